@@ -263,3 +263,22 @@ class DeliveryEvent(_Model):
     occurred_at: float | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     raw: Any = None
+
+
+class RouteRequest(_Model):
+    """What the route stage receives: a rendered message, first time or again after a failure."""
+
+    v: int = 1
+    message: RenderedMessage
+    attempt: int = 1
+    throttled: int = 0
+    first_attempt_at: float | None = None
+    excluded_accounts: list[str] = Field(default_factory=list)
+
+
+class SendResult(_Model):
+    """What the classify stage receives: the routed message and the server's reply."""
+
+    v: int = 1
+    routed: RoutedMessage
+    reply: SendReply

@@ -1,0 +1,49 @@
+"""Thin Dramatiq actors, one per stage and queue: decode, call the stage function, enqueue the next."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import dramatiq
+
+from . import runtime
+from .enqueue import actor_name, decode_payload, queue_name
+from .stages import classify, rate_limit, render, route, send
+from .stages.batch import run_batch, run_batch_async
+
+# Infrastructure failures (Redis down) raise out of the actor: Dramatiq retries the whole batch.
+RETRY_OPTIONS: dict[str, Any] = {"max_retries": 1000, "min_backoff": 500, "max_backoff": 30_000}
+
+
+def _sync_actor(stage: str, module: ModuleType) -> Callable[[dict[str, Any]], None]:
+    def run(message: dict[str, Any]) -> None:
+        ctx = runtime.context()
+        forwards = run_batch(stage, decode_payload(message), module.decode, module.handle, ctx)
+        runtime.enqueuer().forward(forwards)
+
+    run.__name__ = actor_name(stage)
+    return run
+
+
+async def _send(message: dict[str, Any]) -> None:
+    send_rt = runtime.send_runtime()
+
+    async def handle(messages: list[Any]) -> list[Any]:
+        return await send.handle(messages, send_rt)
+
+    forwards = await run_batch_async("send", decode_payload(message), send.decode, handle, send_rt.ctx)
+    runtime.enqueuer().forward(forwards)
+
+
+def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[Any, Any]]:
+    actors: dict[str, dramatiq.Actor[Any, Any]] = {}
+    for stage, module in (("render", render), ("route", route), ("rate_limit", rate_limit), ("classify", classify)):
+        actors[stage] = dramatiq.actor(
+            _sync_actor(stage, module), actor_name=actor_name(stage), queue_name=queue_name(stage), broker=broker, **RETRY_OPTIONS
+        )
+    actors["send"] = dramatiq.actor(
+        _send, actor_name=actor_name("send"), queue_name=queue_name("send"), broker=broker, **RETRY_OPTIONS
+    )
+    return actors

@@ -1,0 +1,31 @@
+"""The broker, chosen in one place: Redis by default, amqp:// for RabbitMQ, stub:// for unit tests."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AsyncIO
+
+from .config import BrokerConfig
+
+
+def make_broker(config: BrokerConfig) -> dramatiq.Broker:
+    broker: dramatiq.Broker
+    if config.kind == "rabbitmq":
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=config.url, confirm_delivery=True)
+    elif config.kind == "stub":
+        broker = StubBroker()
+    else:
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(
+            url=config.url,
+            namespace=config.namespace,
+            heartbeat_timeout=config.heartbeat_timeout_ms,
+            maintenance_chance=config.maintenance_chance,
+        )
+    broker.add_middleware(AsyncIO())
+    dramatiq.set_broker(broker)
+    return broker

@@ -1,0 +1,60 @@
+"""Everything a stage function needs, built once per worker process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import pluggy
+import redis
+
+from .account_state import AccountState
+from .config import Config, ResolvedAccount, resolve_account
+from .plugins import get_plugin_manager, presets
+from .ratelimit import RateLimiter
+from .status import StatusStore
+from .suppression import SuppressionStore
+from .templates import TemplateStore
+
+
+@dataclass
+class StageContext:
+    config: Config
+    redis: redis.Redis
+    pm: pluggy.PluginManager = field(default_factory=get_plugin_manager)
+    clock: Callable[[], float] = time.time
+
+    @cached_property
+    def status(self) -> StatusStore:
+        return StatusStore(self.redis)
+
+    @cached_property
+    def suppression(self) -> SuppressionStore:
+        return SuppressionStore(self.redis)
+
+    @cached_property
+    def accounts_state(self) -> AccountState:
+        return AccountState(self.redis)
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        return RateLimiter(self.redis, jitter_ms=self.config.rate_limit.jitter_ms)
+
+    @cached_property
+    def templates(self) -> TemplateStore:
+        return TemplateStore(self.config.templates_dir)
+
+    @cached_property
+    def resolved(self) -> dict[str, ResolvedAccount]:
+        known = presets(self.pm)
+        return {a.name: resolve_account(a, known.get(a.provider)) for a in self.config.accounts}
+
+    def account(self, name: str) -> ResolvedAccount:
+        return self.resolved[name]
+
+
+def build_context(config: Config, pm: pluggy.PluginManager | None = None) -> StageContext:
+    client = redis.Redis.from_url(config.redis_url, health_check_interval=30, socket_keepalive=True)
+    return StageContext(config=config, redis=client, pm=pm or get_plugin_manager())

@@ -1,0 +1,98 @@
+"""Send ledger keyed by event_id: a redelivered or duplicated message is never sent twice.
+
+claim() before the SMTP transaction, complete() right after the server's reply. The only
+ambiguous window is a crash between the server's 250 and complete(); an attempt found
+still `sending` after its lease is that case, and the configured policy decides
+(resend = at-least-once, skip = at-most-once).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+import uuid
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from . import keys
+from .models import SendReply
+
+LEDGER_TTL = 30 * 86400
+
+# KEYS[1] ledger hash; ARGV: token, now, lease, policy, ttl
+_CLAIM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+local function claim(ambiguous)
+  redis.call('HSET', KEYS[1], 'state', 'sending', 'token', ARGV[1], 'at', ARGV[2])
+  if ambiguous then redis.call('HINCRBY', KEYS[1], 'ambiguous', 1) end
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+end
+if not state or state == 'failed' then claim(false) return {'claimed', ''} end
+if state == 'sent' then return {'sent', redis.call('HGET', KEYS[1], 'reply')} end
+local age = tonumber(ARGV[2]) - tonumber(redis.call('HGET', KEYS[1], 'at'))
+if age < tonumber(ARGV[3]) then return {'busy', tostring(tonumber(ARGV[3]) - age)} end
+if ARGV[4] == 'skip' then
+  redis.call('HSET', KEYS[1], 'state', 'sent', 'reply', '')
+  return {'ambiguous_skip', ''}
+end
+claim(true)
+return {'claimed_ambiguous', ''}
+"""
+
+# KEYS[1] ledger hash; ARGV: token, state, reply json, ttl
+_COMPLETE = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'reply', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+
+class Claim(enum.StrEnum):
+    CLAIMED = "claimed"
+    CLAIMED_AMBIGUOUS = "claimed_ambiguous"  # a previous attempt may have been accepted
+    SENT = "sent"  # already accepted: do not send again
+    BUSY = "busy"  # another attempt is in flight right now
+    AMBIGUOUS_SKIP = "ambiguous_skip"
+
+
+@dataclass
+class ClaimResult:
+    claim: Claim
+    token: str
+    reply: SendReply | None = None
+    retry_in: float = 0.0
+
+    @property
+    def may_send(self) -> bool:
+        return self.claim in (Claim.CLAIMED, Claim.CLAIMED_AMBIGUOUS)
+
+
+class SendLedger:
+    def __init__(self, client: aioredis.Redis, *, lease: float, policy: str) -> None:
+        self.client = client
+        self.lease = lease
+        self.policy = policy
+        self._claim = client.register_script(_CLAIM)
+        self._complete = client.register_script(_COMPLETE)
+
+    async def claim(self, tenant: str, event_id: str) -> ClaimResult:
+        token = uuid.uuid4().hex
+        result = await self._claim(
+            keys=[keys.ledger(tenant, event_id)], args=[token, time.time(), self.lease, self.policy, LEDGER_TTL]
+        )
+        claim, extra = Claim(result[0].decode()), result[1].decode()
+        if claim == Claim.SENT:
+            reply = SendReply.model_validate_json(extra) if extra else None
+            return ClaimResult(claim, token, reply=reply)
+        if claim == Claim.BUSY:
+            return ClaimResult(claim, token, retry_in=float(extra))
+        return ClaimResult(claim, token)
+
+    async def complete(self, tenant: str, event_id: str, token: str, reply: SendReply) -> bool:
+        state = "sent" if reply.accepted else "failed"
+        payload = json.dumps(reply.model_dump(mode="json", exclude_none=True))
+        done = await self._complete(keys=[keys.ledger(tenant, event_id)], args=[token, state, payload, LEDGER_TTL])
+        return bool(done)

@@ -1,0 +1,142 @@
+"""classify: the server's reply → a Verdict, then the message's next step.
+
+Account signals are decided first (throttled, auth_failed, quota_exhausted): they slow or pause
+the account and never count against the recipient. Then the recipient outcome: sent → final;
+bounced → final (suppressed only when hard); deferred → retry with back-off until the attempt or
+age limit, then failed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from ..account_state import Health
+from ..context import StageContext
+from ..models import AccountSignal, DeliveryEvent, RecipientEvent, RouteRequest, SendResult, Verdict
+from ..status import Transition
+from ..throttle import record_throttle
+from .batch import Forward
+
+MAX_THROTTLE_RETRIES = 1000
+
+
+@dataclass
+class Decision:
+    verdict: Verdict
+    transition: Transition
+    forward: Forward | None = None
+    suppress_hard: bool = False
+    soft_bounce: bool = False
+    effects: list[str] = field(default_factory=list)
+
+
+def verdict_for(result: SendResult, ctx: StageContext) -> Verdict:
+    account = ctx.config.account(result.reply.account) if result.reply.account in ctx.resolved else None
+    verdict = ctx.pm.hook.mailpipe_classify_reply(account=account, reply=result.reply)
+    if verdict is None:  # only when every plugin, fallback included, was blocked
+        ok = result.reply.accepted
+        verdict = Verdict(event=RecipientEvent.SENT if ok else RecipientEvent.DEFERRED, reason="undefined")
+    return verdict
+
+
+def backoff(attempt: int, ctx: StageContext) -> float:
+    retry = ctx.config.retry
+    delay = min(retry.max_delay, retry.base_delay * (2 ** max(0, attempt - 1)))
+    return delay * (1 + random.uniform(-retry.jitter, retry.jitter))
+
+
+def decide(result: SendResult, ctx: StageContext) -> Decision:
+    routed, reply = result.routed, result.reply
+    event = routed.event
+    verdict = verdict_for(result, ctx)
+    entry = {
+        "stage": "classify",
+        "account": routed.account,
+        "route": routed.route,
+        "attempt": routed.attempt,
+        "code": reply.code,
+        "enhanced": reply.enhanced or verdict.enhanced,
+        "reply": reply.text[:500],
+        "reason": verdict.reason,
+        "signal": verdict.account_signal.value,
+    }
+    if reply.error:
+        entry["error"] = reply.error.value
+
+    def transition(state: str) -> Transition:
+        return Transition(event.tenant, event.event_id, state, entry)
+
+    if verdict.event == RecipientEvent.SENT:
+        return Decision(verdict, transition(RecipientEvent.SENT))
+    age = ctx.clock() - routed.first_attempt_at
+    too_old = age > ctx.config.retry.max_age
+    signal = verdict.account_signal
+    if signal == AccountSignal.AUTH_FAILED:
+        ctx.accounts_state.pause(routed.account, f"auth failed: {reply.text[:200]}", Health.AUTH_FAILED)
+        request = RouteRequest(
+            message=routed.message,
+            attempt=routed.attempt,
+            throttled=routed.throttled,
+            first_attempt_at=routed.first_attempt_at,
+            excluded_accounts=sorted({*routed.excluded_accounts, routed.account}),
+        )
+        entry["next"] = "reroute"
+        return Decision(verdict, transition("rerouted"), Forward("route", request.to_json()), effects=["paused"])
+    if signal in (AccountSignal.THROTTLED, AccountSignal.QUOTA_EXHAUSTED) and not too_old and routed.throttled < MAX_THROTTLE_RETRIES:
+        delay = record_throttle(ctx, routed.account, verdict.retry_after, quota=signal == AccountSignal.QUOTA_EXHAUSTED)
+        again = routed.model_copy(update={"throttled": routed.throttled + 1})
+        entry["next_in"] = round(delay, 3)
+        return Decision(verdict, transition("throttled"), Forward("rate_limit", again.to_json(), delay))
+    if verdict.event == RecipientEvent.BOUNCED:
+        decision = Decision(verdict, transition(RecipientEvent.BOUNCED))
+        decision.suppress_hard = verdict.hard
+        decision.soft_bounce = not verdict.hard
+        return decision
+    if verdict.event in (RecipientEvent.REJECTED, RecipientEvent.FAILED, RecipientEvent.SUPPRESSED):
+        return Decision(verdict, transition(verdict.event))
+    if routed.attempt >= ctx.config.retry.max_attempts or too_old:
+        entry["gave_up"] = "max_age" if too_old else "max_attempts"
+        return Decision(verdict, transition(RecipientEvent.FAILED))
+    delay = backoff(routed.attempt, ctx)
+    again = routed.model_copy(update={"attempt": routed.attempt + 1})
+    entry["next_in"] = round(delay, 3)
+    return Decision(verdict, transition(RecipientEvent.DEFERRED), Forward("rate_limit", again.to_json(), delay))
+
+
+def handle(results: list[SendResult], ctx: StageContext) -> list[Forward]:
+    decisions = [decide(result, ctx) for result in results]
+    applied = ctx.status.record([d.transition for d in decisions])
+    forwards: list[Forward] = []
+    suppression = ctx.config.suppression
+    for result, decision, first_time in zip(results, decisions, applied, strict=True):
+        event = result.routed.event
+        if decision.forward:
+            forwards.append(decision.forward)
+            ctx.status.expect_progress(event.tenant, [event.event_id], ctx.clock() + decision.forward.delay)
+        if decision.suppress_hard:
+            ctx.suppression.add(event.tenant, event.to, decision.verdict.reason, source="bounce")
+        elif decision.soft_bounce and first_time:
+            ctx.suppression.soft_bounce(
+                event.tenant, event.to, limit=suppression.soft_bounce_limit, window=suppression.soft_bounce_window, reason=decision.verdict.reason
+            )
+        if first_time and decision.transition.final:
+            ctx.pm.hook.mailpipe_delivery_event(
+                event=DeliveryEvent(
+                    event=decision.verdict.event if decision.verdict.event in (RecipientEvent.SENT, RecipientEvent.BOUNCED) else RecipientEvent(decision.transition.state),
+                    tenant=event.tenant,
+                    event_id=event.event_id,
+                    message_id=result.routed.message.message_id,
+                    recipient=event.to,
+                    provider=ctx.account(result.routed.account).provider,
+                    reason=decision.verdict.reason,
+                    permanent=decision.verdict.permanent,
+                    status=decision.verdict.enhanced,
+                    smtp_reply=result.reply.text[:500],
+                )
+            )
+    return forwards
+
+
+def decode(raw: str) -> SendResult:
+    return SendResult.model_validate_json(raw)

@@ -1,0 +1,71 @@
+"""render: lead event → rendered message. Sandboxed Jinja2, StrictUndefined, Message-ID fixed here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import StageContext
+from ..errors import RenderError
+from ..htmltext import html_to_text
+from ..mime import message_id_for
+from ..models import LeadEvent, RecipientEvent, RenderedMessage, RouteRequest
+from ..status import Transition
+from ..templates import TemplateSource, render_string
+from .batch import Forward
+
+
+def template_context(event: LeadEvent) -> dict[str, Any]:
+    return {
+        **event.data,
+        "lead": event.data,
+        "email": event.to,
+        "to_name": event.to_name,
+        "campaign": event.campaign,
+        "list": event.list_name,
+        "tags": event.tags,
+    }
+
+
+def render(event: LeadEvent, ctx: StageContext) -> RenderedMessage:
+    source = (
+        ctx.templates.load(event.template)
+        if event.template
+        else TemplateSource(subject=event.subject, html=event.html, text=event.text)
+    )
+    limit = ctx.config.templates.max_output_chars
+    context = template_context(event)
+    subject = render_string(source.subject or "", context, html=False, limit=998, part="subject").strip()
+    if "\n" in subject or "\r" in subject:
+        raise RenderError("subject: rendered subject contains a line break")
+    html = render_string(source.html, context, html=True, limit=limit, part="html") if source.html else None
+    if source.text:
+        text = render_string(source.text, context, html=False, limit=limit, part="text")
+    else:
+        text = html_to_text(html or "")
+    return RenderedMessage(
+        event=event,
+        subject=subject,
+        html=html,
+        text=text,
+        message_id=message_id_for(event.tenant, event.event_id, ctx.config.message_id_domain()),
+    )
+
+
+def handle(events: list[LeadEvent], ctx: StageContext) -> list[Forward]:
+    forwards: list[Forward] = []
+    rejected: list[Transition] = []
+    for event in events:
+        try:
+            message = render(event, ctx)
+        except RenderError as exc:
+            rejected.append(Transition(event.tenant, event.event_id, RecipientEvent.REJECTED, {"stage": "render", "error": str(exc)}))
+            ctx.status.dead_letter(event.tenant, event.event_id, "render", str(exc), event.to_json())
+            continue
+        delay = max(0.0, event.send_at.timestamp() - ctx.clock()) if event.send_at else 0.0
+        forwards.append(Forward("route", RouteRequest(message=message).to_json(), delay))
+    ctx.status.record(rejected)
+    return forwards
+
+
+def decode(raw: str) -> LeadEvent:
+    return LeadEvent.model_validate_json(raw)

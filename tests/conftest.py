@@ -1,0 +1,161 @@
+"""Real parts for every test: a private redis-server and an aiosmtpd server with TLS and AUTH."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from pipeline import runtime
+from pipeline.config import Config, load_config
+from pipeline.context import StageContext, build_context
+from pipeline.devsmtp import DevSMTPServer, TLSFiles, make_tls_files
+from pipeline.localredis import LocalRedis
+from pipeline.workers import WorkerProcess
+
+SMTP_USERS = {"alpha": "alpha-secret-pw-1", "beta": "beta-secret-pw-2", "gamma": "gamma-secret-pw-3"}
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedis]:
+    server = LocalRedis(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: LocalRedis) -> Iterator[str]:
+    """A clean private Redis for each test (never the machine's one on 6379)."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    runtime.reset()
+    yield redis_server.url
+    client.close()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def smtp_server(tls_files: TLSFiles) -> Iterator[DevSMTPServer]:
+    """STARTTLS listener (server.ports['starttls']) and implicit TLS (server.ports['tls']), AUTH required."""
+    server = DevSMTPServer(tls_files=tls_files, users=dict(SMTP_USERS))
+    server.start("starttls")
+    server.start("tls")
+    yield server
+    server.stop()
+
+
+def account_toml(name: str, port: int, ca_file: str, *, security: str = "starttls", from_email: str | None = None,
+                 extra: str = "", per_second: float = 500) -> str:
+    return f"""
+[[accounts]]
+name = "{name}"
+host = "127.0.0.1"
+port = {port}
+security = "{security}"
+username = "{name}"
+password = "env:TEST_PW_{name.upper()}"
+from_email = "{from_email or f'{name}@sender.example'}"
+from_name = "{name.title()} Sender"
+reply_to = "replies-{name}@sender.example"
+ca_file = "{ca_file}"
+local_hostname = "test.localhost"
+timeout = 5
+limits = {{ per_second = {per_second} }}
+{extra}
+"""
+
+
+@pytest.fixture
+def write_config(tmp_path: Path, redis_url: str, smtp_server: DevSMTPServer, tls_files: TLSFiles,
+                 monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Write a config for accounts alpha/beta/gamma on the SMTP fixture; returns its path."""
+    for user, password in SMTP_USERS.items():
+        monkeypatch.setenv(f"TEST_PW_{user.upper()}", password)
+    templates = tmp_path / "templates"
+    templates.mkdir(exist_ok=True)
+    (templates / "hello.subject").write_text("Hello {{ first_name }}")
+    (templates / "hello.html").write_text("<p>Hi {{ first_name }}, welcome to {{ company }}.</p>")
+
+    def write(*, accounts: str | None = None, routes: str | None = None, extra: str = "", default: str = "gamma") -> Path:
+        port = smtp_server.ports["starttls"]
+        if accounts is None:
+            accounts = "".join(account_toml(n, port, tls_files.ca_file) for n in SMTP_USERS)
+        if routes is None:
+            routes = """
+[[routes]]
+name = "nordics"
+match = { list = "nordics" }
+accounts = ["alpha"]
+
+[[routes]]
+name = "outreach"
+match = { campaign = "outreach" }
+accounts = ["beta"]
+"""
+        text = f"""
+[broker]
+url = "{redis_url}"
+heartbeat_timeout_ms = 5000
+
+[retry]
+base_delay = 0.3
+max_delay = 2
+max_attempts = 4
+
+[templates]
+dir = "templates"
+{extra}
+{accounts}
+{routes}
+[default]
+account = "{default}"
+"""
+        path = tmp_path / "mailpipe.toml"
+        path.write_text(text)
+        monkeypatch.setenv("MAILPIPE_CONFIG", str(path))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def config(write_config: Callable[..., Path]) -> Config:
+    return load_config(write_config())
+
+
+@pytest.fixture
+def ctx(config: Config) -> StageContext:
+    return build_context(config)
+
+
+@pytest.fixture
+def start_workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(config_path: Path, processes: int = 1, threads: int = 8, queues: str = "") -> WorkerProcess:
+        worker = WorkerProcess(
+            config_path, processes=processes, threads=threads, queues=queues,
+            env={k: v for k, v in os.environ.items() if k.startswith("TEST_PW_")},
+            log_path=tmp_path / f"worker-{len(started)}.log",
+        ).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
