@@ -193,7 +193,7 @@ def _print_outcomes(console: Console, status: StatusStore, outcomes: dict[str, s
     counts: Counter[tuple[str, str, str]] = Counter()
     for event_id, outcome in outcomes.items():
         record = status.get("default", event_id)
-        last = next((h for h in reversed(record.history) if h.get("account")), {}) if record else {}
+        last = next((h for h in reversed(record.history) if h.get("route")), {}) if record else {}
         counts[(last.get("route", "-"), last.get("account", "-"), outcome or "pending")] += 1
     table = Table("route", "account", "outcome", "events", title="demo outcomes")
     for (route, account, outcome), n in sorted(counts.items()):

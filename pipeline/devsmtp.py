@@ -10,6 +10,7 @@ import mailbox
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -21,6 +22,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .netutil import free_port
+
+# aiosmtpd sets its own deprecated attribute during AUTH; the warning is not about our code.
+warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
+warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
 
 RcptResponder = Callable[[str, "DevSMTPServer"], str | None]
 DataResponder = Callable[[Envelope, "DevSMTPServer"], str | None]

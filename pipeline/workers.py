@@ -64,10 +64,15 @@ class WorkerProcess:
             return
         if self.process.poll() is None:
             try:
-                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.send_signal(signal.SIGTERM)  # dramatiq forwards it to its workers
                 self.process.wait(timeout=timeout)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 self.kill()
+        if self.process is not None:
+            try:  # leftovers of the group (a worker that outlived its parent)
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if self._log:
             self._log.close()
             self._log = None
