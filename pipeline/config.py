@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .http.settings import ServeConfig, TrackingConfig, WebhooksConfig
+from .inbox.settings import ImapSettings, SharedInboxConfig
 from .models import check_header_value, normalise_address
 from .providers import Limits, ProviderPreset, Security
 from .secrets import SecretRef
@@ -78,6 +80,7 @@ class AccountConfig(_Section):
     local_hostname: str | None = None
     max_message_bytes: int = Field(default=10_000_000, ge=1_000)
     options: dict[str, Any] = Field(default_factory=dict)
+    imap: ImapSettings | None = None  # the account's own mailbox, for replies and bounces
 
     @field_validator("from_email", "reply_to", "envelope_from")
     @classmethod
@@ -110,6 +113,7 @@ class RouteConfig(_Section):
     match: RouteMatch
     accounts: list[str] = Field(min_length=1)
     strategy: Strategy = Strategy.LEAST_USED_TODAY
+    tracking_domain: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")  # click links of this route
 
     @model_validator(mode="after")
     def _match_not_empty(self) -> RouteConfig:
@@ -149,13 +153,43 @@ class SendConfig(_Section):
 
 
 class RateLimitConfig(_Section):
-    jitter_ms: int = Field(default=0, ge=0)
-    timezone: str = "UTC"
+    """Shared limits (ARCHITECTURE §6). Jitter is off by default (0 ms)."""
+
+    jitter_ms: int = Field(default=0, ge=0, le=3_600_000)  # random extra gap/wait, "randomize delay"
+    timezone: str = "UTC"  # daily counters reset at this zone's midnight
+    providers: dict[str, Limits] = Field(default_factory=dict)  # shared by all accounts of the provider
+    domains: dict[str, Limits] = Field(default_factory=dict)  # per recipient domain, across all accounts
+    paused_recheck: float = Field(default=30.0, gt=0, le=86_400)  # how often waiting mail re-checks paused accounts
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("domains")
+    @classmethod
+    def _lowercase_domains(cls, value: dict[str, Limits]) -> dict[str, Limits]:
+        return {domain.strip().lower(): limits for domain, limits in value.items()}
 
 
 class SuppressionConfig(_Section):
     soft_bounce_limit: int = Field(default=5, ge=1)
     soft_bounce_window: float = Field(default=30 * 86400.0, gt=0)
+
+
+class SweeperConfig(_Section):
+    """Re-drive accepted events that made no progress (pipeline/sweeper.py); runs in every worker."""
+
+    enabled: bool = True
+    stalled_after: float = Field(default=900.0, ge=1.0)  # seconds past the time an event was due to move
+    interval: float = Field(default=30.0, ge=0.1)
+    batch: int = Field(default=1000, ge=1)
 
 
 class PluginsConfig(_Section):
@@ -173,7 +207,12 @@ class Config(_Section):
     send: SendConfig = Field(default_factory=SendConfig)
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     suppression: SuppressionConfig = Field(default_factory=SuppressionConfig)
+    sweeper: SweeperConfig = Field(default_factory=SweeperConfig)
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+    inbox: SharedInboxConfig | None = None  # one shared bounce mailbox
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     base_dir: str = "."
 
     @property
@@ -277,6 +316,7 @@ def parse_config(text: str, path: Path) -> Config:
             loc = tuple(error["loc"])
             msg = error["msg"].removeprefix("Value error, ")
             problems.append(f"{path}:{locate.line(loc)}: {_dotted(loc)}: {msg}")
+        problems += [f"{path}:{locate.line(loc)}: {_dotted(loc)}: {msg}" for loc, msg in raw_references(raw)]
         raise ConfigError(problems) from None
     problems = [f"{path}:{locate.line(loc)}: {_dotted(loc)}: {msg}" for loc, msg in cross_check(config)]
     if problems:
@@ -297,6 +337,7 @@ def cross_check(config: Config) -> list[tuple[tuple[Any, ...], str]]:
         for name in route.accounts:
             if name not in seen:
                 problems.append((("routes", index, "accounts"), f"unknown account {name!r}"))
+    problems += _serve_problems(config)
     if config.default.account not in seen:
         problems.append((("default", "account"), f"unknown account {config.default.account!r}"))
     for index, account in enumerate(config.accounts):
@@ -304,9 +345,43 @@ def cross_check(config: Config) -> list[tuple[tuple[Any, ...], str]]:
             error = account.password.check()
             if error:
                 problems.append((("accounts", index, "password"), error))
+        if account.imap is not None and (error := account.imap.password.check()):
+            problems.append((("accounts", index, "imap"), f"imap password: {error}"))
         if account.limits and account.limits.per_second and account.limits.per_day:
             if account.limits.per_second > account.limits.per_day:
                 problems.append((("accounts", index, "limits"), "per_second exceeds per_day"))
+    if config.inbox is not None and (error := config.inbox.password.check()):
+        problems.append((("inbox", "password"), f"imap password: {error}"))
+    return problems
+
+
+def _serve_problems(config: Config) -> list[tuple[tuple[Any, ...], str]]:
+    """Render signs unsubscribe and click links, so workers need [serve] secret as soon as links are on."""
+    serve = config.serve
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    links_on = serve.public_url is not None or bool(config.tracking.campaigns)
+    if links_on and serve.secret is None:
+        problems.append((("serve", "secret"), "secret is required when public_url or [tracking] campaigns are set"))
+    elif serve.secret is not None and (error := serve.secret.check()):
+        problems.append((("serve", "secret"), error))
+    if config.tracking.campaigns and not serve.tracking_domain:
+        problems.append((("tracking", "campaigns"), "click tracking needs [serve] tracking_domain (routes may override it)"))
+    return problems
+
+
+def raw_references(raw: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """Reference problems found in the raw TOML, so one run reports them beside schema errors."""
+    accounts = raw.get("accounts") if isinstance(raw.get("accounts"), list) else []
+    names = {a.get("name") for a in accounts if isinstance(a, dict)}
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    routes = raw.get("routes") if isinstance(raw.get("routes"), list) else []
+    for index, route in enumerate(routes):
+        for name in route.get("accounts", []) if isinstance(route, dict) else []:
+            if name not in names:
+                problems.append((("routes", index, "accounts"), f"unknown account {name!r}"))
+    default = raw.get("default")
+    if isinstance(default, dict) and "account" in default and default["account"] not in names:
+        problems.append((("default", "account"), f"unknown account {default['account']!r}"))
     return problems
 
 
