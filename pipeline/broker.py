@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
@@ -9,7 +11,13 @@ from dramatiq.middleware import AsyncIO
 from .config import BrokerConfig
 
 
+BROKER_URL_ENV = "MAILPIPE_BROKER_URL"
+
+
 def make_broker(config: BrokerConfig) -> dramatiq.Broker:
+    """The one place a broker is chosen: $MAILPIPE_BROKER_URL overrides the config's url."""
+    if os.environ.get(BROKER_URL_ENV):
+        config = config.model_copy(update={"url": os.environ[BROKER_URL_ENV]})
     broker: dramatiq.Broker
     if config.kind == "rabbitmq":
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
