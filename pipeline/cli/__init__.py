@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from . import core
+from . import bounce, core
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="mailpipe: lead email through your own SMTP accounts.")
 core.register(app)
+app.add_typer(bounce.app, name="bounce", help="Parse and classify bounce mails.")
 
 
 def main() -> None:

@@ -1,0 +1,9 @@
+"""Bounce mails → BounceReport (ARCHITECTURE §3, §8): RFC 3464 DSNs and the text formats of
+dozens of MTAs, auto-replies and ARF complaints told apart."""
+
+from __future__ import annotations
+
+from .parse import parse_bounce
+from .report import BounceCategory, BouncedRecipient, BounceKind, BounceReport, to_json_dict
+
+__all__ = ["BounceCategory", "BounceKind", "BounceReport", "BouncedRecipient", "parse_bounce", "to_json_dict"]
