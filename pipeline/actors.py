@@ -8,10 +8,11 @@ from typing import Any
 
 import dramatiq
 
-from . import runtime
+from . import journey, runtime
 from .enqueue import actor_name, decode_payload, queue_name
 from .stages import classify, rate_limit, render, route, send
 from .stages.batch import run_batch, run_batch_async
+from .sweeper import record_progress
 
 # Infrastructure failures (Redis down) raise out of the actor: Dramatiq retries the whole batch.
 RETRY_OPTIONS: dict[str, Any] = {"max_retries": 1000, "min_backoff": 500, "max_backoff": 30_000}
@@ -20,8 +21,11 @@ RETRY_OPTIONS: dict[str, Any] = {"max_retries": 1000, "min_backoff": 500, "max_b
 def _sync_actor(stage: str, module: ModuleType) -> Callable[[dict[str, Any]], None]:
     def run(message: dict[str, Any]) -> None:
         ctx = runtime.context()
-        forwards = run_batch(stage, decode_payload(message), module.decode, module.handle, ctx)
-        runtime.enqueuer().forward(forwards)
+        items = decode_payload(message)
+        with journey.observe(stage, len(items), module.decode) as observed:
+            forwards = run_batch(stage, items, observed.decode, module.handle, ctx)
+            runtime.enqueuer().forward(forwards)
+            record_progress(ctx.redis, forwards, ctx.clock())
 
     run.__name__ = actor_name(stage)
     return run
@@ -33,8 +37,11 @@ async def _send(message: dict[str, Any]) -> None:
     async def handle(messages: list[Any]) -> list[Any]:
         return await send.handle(messages, send_rt)
 
-    forwards = await run_batch_async("send", decode_payload(message), send.decode, handle, send_rt.ctx)
-    runtime.enqueuer().forward(forwards)
+    items = decode_payload(message)
+    with journey.observe("send", len(items), send.decode) as observed:
+        forwards = await run_batch_async("send", items, observed.decode, handle, send_rt.ctx)
+        runtime.enqueuer().forward(forwards)
+        record_progress(send_rt.ctx.redis, forwards, send_rt.ctx.clock())
 
 
 def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[Any, Any]]:

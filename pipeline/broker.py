@@ -9,7 +9,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 
 from .config import BrokerConfig
-
+from .sweeper import SweeperMiddleware
 
 BROKER_URL_ENV = "MAILPIPE_BROKER_URL"
 
@@ -35,5 +35,7 @@ def make_broker(config: BrokerConfig) -> dramatiq.Broker:
             maintenance_chance=config.maintenance_chance,
         )
     broker.add_middleware(AsyncIO())
+    if config.kind != "stub":
+        broker.add_middleware(SweeperMiddleware())  # a thread in each worker process only
     dramatiq.set_broker(broker)
     return broker

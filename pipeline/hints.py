@@ -140,6 +140,9 @@ GENERIC = (
     hint("mailpipe does not send a password over an unencrypted connection: use security = \"starttls\" or "
          "\"tls\", or set allow_plaintext_auth = true for a trusted local relay.",
          steps=[Step.AUTH], reply="unencrypted"),
+    hint("Set both username and password: for Postmark both are the Server API Token; for Gmail, Outlook, "
+         "Yahoo and Zoho the username is the full mailbox address.",
+         steps=[Step.AUTH], reply="is not configured"),
     hint("The server offers no login (AUTH) on this connection: many servers offer it only after STARTTLS; "
          "check security, or drop username/password for a relay that authorises by IP address.",
          steps=[Step.AUTH], reply="no AUTH|AUTH extension"),

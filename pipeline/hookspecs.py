@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .config import AccountConfig
     from .models import DeliveryEvent, RoutedMessage, SendReply, Verdict
     from .providers import ProviderPreset
+    from .webhooks import WebhookSettings
 
 PROJECT = "mailpipe"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -54,15 +55,24 @@ def mailpipe_classify_reply(account: AccountConfig | None, reply: SendReply) -> 
 
 
 @hookspec(firstresult=True)
-def mailpipe_parse_webhook(provider: str, headers: dict[str, str], body: bytes) -> list[DeliveryEvent] | None:
+def mailpipe_parse_webhook(
+    provider: str, headers: dict[str, str], body: bytes, settings: WebhookSettings
+) -> list[DeliveryEvent] | None:
     """Verify and parse a provider webhook request, or return None if the provider is not yours.
 
-    Must check the signature before trusting anything and raise
-    ``pipeline.errors.MailpipeError`` subclasses for bad signatures.
+    Must check the signature (or credentials) before trusting anything, and raise
+    ``pipeline.webhooks.WebhookRejected`` for a missing or bad signature, a stale timestamp or a
+    replay (``settings.check_fresh``, ``settings.check_replay``), ``WebhookNotConfigured`` when
+    its key is missing, ``WebhookPayloadError`` for an authentic but unreadable payload. The
+    hook does no network I/O itself: the replay cache and certificate source come in ``settings``.
 
     :param provider: the ``{provider}`` part of ``POST /webhooks/{provider}``.
     :param headers: request headers, lower-cased names.
     :param body: the raw request body.
+    :param settings: ``pipeline.webhooks.WebhookSettings``: the provider's ``[webhooks.<provider>]``
+        table (``options``, secrets resolved), the replay window and current time, the replay
+        cache (``seen``), the certificate source (``certificates``), the secret path segment
+        (``path_token``) and ``subscribe_urls`` to report verified SNS subscription URLs in.
     """
 
 

@@ -35,6 +35,11 @@ def pending(tenant: str) -> str:
     return f"{PREFIX}:{tenant}:pending"
 
 
+def sweeper_lock() -> str:
+    """Held by the worker that sweeps stalled events this interval (one sweeper at a time)."""
+    return f"{PREFIX}:sweeper:lock"
+
+
 def tenants() -> str:
     return f"{PREFIX}:tenants"
 
@@ -70,3 +75,23 @@ def outcome_counts(tenant: str) -> str:
 
 def rotation(tenant: str, route: str) -> str:
     return f"{PREFIX}:{tenant}:rotation:{route}"
+
+
+def inbox_cursor(mailbox: str, folder: str) -> str:
+    """Hash: UIDVALIDITY and last UID read of one watched IMAP folder."""
+    return f"{PREFIX}:inbox:{mailbox}:cursor:{folder}"
+
+
+def inbox_seen(mailbox: str) -> str:
+    """Sorted set of digests of messages already handled, so a UIDVALIDITY rescan repeats nothing."""
+    return f"{PREFIX}:inbox:{mailbox}:seen"
+
+
+def inbox_counts(mailbox: str) -> str:
+    """Hash: messages read per kind (reply, bounce, ignored, …)."""
+    return f"{PREFIX}:inbox:{mailbox}:counts"
+
+
+def webhook_replay(digest: str) -> str:
+    """A webhook's replay key (Mailgun token, SNS MessageId, body digest) seen within the window."""
+    return f"{PREFIX}:webhook-replay:{digest}"

@@ -283,7 +283,9 @@ def _enable_tracing(pm: MailpipePluginManager) -> None:
     def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]) -> None:
         log.info("plugin hook %s → %s", hook_name, ", ".join(i.plugin_name for i in impls))
 
-    def after(outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]) -> None:
+    def after(
+        outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]
+    ) -> None:
         if outcome.exception is not None:
             log.info("plugin hook %s raised %r", hook_name, outcome.exception)
         else:

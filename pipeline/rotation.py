@@ -1,25 +1,29 @@
-"""Pick an account from a route's pool: least_used_today, round_robin or weighted."""
+"""Pick an account from a route's pool: least_used_today (default), round_robin or weighted.
+
+Only available accounts are candidates: an account that is paused, unhealthy, or at a cap
+(daily, hourly, per-minute; its own or its provider's) is skipped. When none is available,
+`earliest_ready` says when the first one will be (None: only an operator's resume will help).
+"""
 
 from __future__ import annotations
 
 import random
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import redis
 
 from . import keys
 from .config import RouteConfig, Strategy
+from .quota import AccountUsage, Window, bucket
+from .quota import sent_today as _sent_today
 
 
 def day_bucket(now: float, timezone: str) -> str:
-    return datetime.fromtimestamp(now, ZoneInfo(timezone)).strftime("%Y%m%d")
+    return bucket(Window.DAY, now, timezone)
 
 
 def sent_today(client: redis.Redis, accounts: list[str], now: float, timezone: str, tenant: str = "default") -> dict[str, int]:
-    bucket = day_bucket(now, timezone)
-    values = client.mget([keys.window_count(tenant, a, "day", bucket) for a in accounts]) if accounts else []
-    return {a: int(v or 0) for a, v in zip(accounts, values, strict=True)}
+    """Per account, sent today. Accounts belong to the deployment: `tenant` is accepted, not used."""
+    return _sent_today(client, accounts, now, timezone)
 
 
 def choose(
@@ -27,18 +31,36 @@ def choose(
     route: RouteConfig | None,
     candidates: list[str],
     *,
+    usage: dict[str, AccountUsage],
     weights: dict[str, int],
-    now: float,
-    timezone: str,
-) -> str:
-    if len(candidates) == 1:
-        return candidates[0]
+    assigned: dict[str, int] | None = None,
+) -> str | None:
+    """The account for one message, or None when every candidate is unavailable.
+
+    `assigned` tallies choices already made in this batch (usage is counted at send time, so
+    without it a whole batch would pile onto the same least-used account).
+    """
+    available = [c for c in candidates if c in usage and usage[c].available]
+    if not available:
+        return None
+    assigned = assigned if assigned is not None else {}
     strategy = route.strategy if route else Strategy.LEAST_USED_TODAY
-    if strategy == Strategy.ROUND_ROBIN:
+    if len(available) == 1:
+        pick = available[0]
+    elif strategy == Strategy.ROUND_ROBIN:
         turn = int(client.incr(keys.rotation("default", route.label if route else "default")))
-        return candidates[turn % len(candidates)]
-    if strategy == Strategy.WEIGHTED:
-        return random.choices(candidates, weights=[weights.get(c, 1) for c in candidates])[0]
-    counts = sent_today(client, candidates, now, timezone)
-    low = min(counts.values())
-    return random.choice([c for c in candidates if counts[c] == low])
+        pick = available[turn % len(available)]
+    elif strategy == Strategy.WEIGHTED:
+        pick = random.choices(available, weights=[weights.get(c, 1) for c in available])[0]
+    else:
+        load = {c: usage[c].sent_today + assigned.get(c, 0) for c in available}
+        low = min(load.values())
+        pick = random.choice([c for c in available if load[c] == low])
+    assigned[pick] = assigned.get(pick, 0) + 1
+    return pick
+
+
+def earliest_ready(candidates: list[str], usage: dict[str, AccountUsage]) -> float | None:
+    """When the first unavailable candidate can send again (None if all need a resume)."""
+    times = [t for c in candidates if c in usage and (t := usage[c].next_ready) is not None]
+    return min(times, default=None)

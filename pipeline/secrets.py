@@ -10,6 +10,7 @@ from pydantic import GetCoreSchemaHandler, SecretStr
 from pydantic_core import core_schema
 
 from .errors import SecretError
+from .redact import remember
 
 
 class SecretRef:
@@ -43,6 +44,11 @@ class SecretRef:
         return None
 
     def resolve(self) -> SecretStr:
+        secret = self._lookup()
+        remember(secret.get_secret_value())  # from now on no log line of this process shows it
+        return secret
+
+    def _lookup(self) -> SecretStr:
         if self.kind == "env":
             name = self._ref[4:]
             value = os.environ.get(name)

@@ -1,24 +1,38 @@
 """Pooled SMTP sessions per account per worker process (ARCHITECTURE §7).
 
 Sessions are reused across messages, reopened on error and closed when idle. Every failure is
-turned into a SendReply (code + text, or a transport error kind); nothing raises to the caller.
+turned into a SendReply (code + text, or a transport error kind); only two refusals raise, both
+before any message text is sent: `Superseded` (the ledger gate said another attempt owns the
+event) and `SmtpUtf8Unsupported` (a non-ASCII address and a server without SMTPUTF8).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiosmtplib
 
 from .config import ResolvedAccount
+from .errors import MailpipeError
 from .models import SendReply, TransportError
 from .providers import Security
 
 IDLE_SECONDS = 30.0
+DataGate = Callable[[], Awaitable[bool]]
+
+
+class Superseded(MailpipeError):
+    """The ledger gate refused DATA: another attempt now owns this event. Nothing was sent."""
+
+
+class SmtpUtf8Unsupported(MailpipeError):
+    """The address needs SMTPUTF8 (non-ASCII local part) and the server does not offer it."""
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
@@ -110,31 +124,42 @@ class AccountPool:
     def _release(self, client: aiosmtplib.SMTP) -> None:
         self.idle.append(_Session(client, time.monotonic()))
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> SendReply:
+    async def send(
+        self, sender: str, recipient: str, data: bytes, *, smtputf8: bool = False, before_data: DataGate | None = None
+    ) -> SendReply:
+        """One transaction. `before_data` is awaited just before DATA; False aborts (Superseded)."""
         started = time.monotonic()
         async with self.slots:
-            reply = await self._send_once(sender, recipient, data, allow_retry=True)
+            reply = await self._send_once(sender, recipient, data, smtputf8, before_data, allow_retry=True)
         reply.elapsed = round(time.monotonic() - started, 6)
         return reply
 
-    async def _send_once(self, sender: str, recipient: str, data: bytes, *, allow_retry: bool) -> SendReply:
+    async def _send_once(
+        self, sender: str, recipient: str, data: bytes, smtputf8: bool, before_data: DataGate | None, *, allow_retry: bool
+    ) -> SendReply:
         name = self.account.name
         try:
             client, reused = await self._acquire()
         except _Phase as exc:
             return SendReply(account=name, code=exc.code, text=str(exc), error=exc.kind)
+        if smtputf8 and not client.supports_extension("smtputf8"):
+            self._release(client)
+            raise SmtpUtf8Unsupported(f"account {name}: the address is not ASCII and the server does not offer SMTPUTF8")
+        options, encoding = (["SMTPUTF8"], "utf-8") if smtputf8 else ([], "ascii")
         phase = "mail"
         try:
-            await client.mail(sender)
+            await client.mail(sender, options=options, encoding=encoding)
             phase = "rcpt"
-            await client.rcpt(recipient)
+            await client.rcpt(recipient, encoding=encoding)
             phase = "data"
+            if before_data is not None:
+                await self._gate(client, before_data)
             response = await client.data(data)
         except aiosmtplib.SMTPServerDisconnected as exc:
             client.close()
             if reused and phase == "mail" and allow_retry:
                 # A pooled session the server closed while idle: nothing was sent, open a fresh one.
-                return await self._send_once(sender, recipient, data, allow_retry=False)
+                return await self._send_once(sender, recipient, data, smtputf8, before_data, allow_retry=False)
             return SendReply(account=name, text=f"connection dropped at {phase}: {exc}", error=TransportError.DROPPED)
         except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
             client.close()
@@ -156,6 +181,16 @@ class AccountPool:
         enhanced, text = split_reply(response.code, response.message)
         return SendReply(account=name, code=response.code, enhanced=enhanced, text=text)
 
+    async def _gate(self, client: aiosmtplib.SMTP, before_data: DataGate) -> None:
+        try:
+            allowed = await before_data()
+        except BaseException:
+            client.close()
+            raise
+        if not allowed:
+            await self._reset(client)
+            raise Superseded("another attempt owns this event's send ledger: DATA not sent")
+
     async def _reset(self, client: aiosmtplib.SMTP) -> None:
         try:
             await client.rset()
@@ -164,9 +199,13 @@ class AccountPool:
             return
         self._release(client)
 
-    async def close(self) -> None:
-        while self.idle:
-            session = self.idle.pop()
+    async def close(self, *, idle_for: float = 0.0) -> None:
+        """QUIT sessions idle for at least `idle_for` seconds (all of them by default)."""
+        now = time.monotonic()
+        keep = [s for s in self.idle if now - s.last_used < idle_for]
+        stale = [s for s in self.idle if now - s.last_used >= idle_for]
+        self.idle = keep
+        for session in stale:
             try:
                 await session.client.quit()
             except (aiosmtplib.SMTPException, OSError):
@@ -178,13 +217,27 @@ class Pools:
 
     def __init__(self) -> None:
         self.pools: dict[str, AccountPool] = {}
+        self._reaper: asyncio.Task[None] | None = None
 
     def get(self, account: ResolvedAccount) -> AccountPool:
+        if self._reaper is None:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_idle())
         pool = self.pools.get(account.name)
         if pool is None or pool.account != account:
             pool = self.pools[account.name] = AccountPool(account)
         return pool
 
+    async def _reap_idle(self) -> None:
+        while True:
+            await asyncio.sleep(IDLE_SECONDS / 3)
+            for pool in list(self.pools.values()):
+                await pool.close(idle_for=IDLE_SECONDS)
+
     async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
         for pool in self.pools.values():
             await pool.close()

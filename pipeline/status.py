@@ -55,10 +55,11 @@ class Transition:
     event_id: str
     state: str
     entry: dict[str, Any] = field(default_factory=dict)
+    update: bool = False  # a later status (bounce mail after `sent`): history only, never a second outcome
 
     @property
     def final(self) -> bool:
-        return self.state in FINAL_OUTCOMES
+        return self.state in FINAL_OUTCOMES and not self.update
 
 
 @dataclass

@@ -133,7 +133,7 @@ class _Check:
         extra = len(self.report.steps)
         try:
             detail = await action()
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a report row
+        except Exception as exc:  # every failure becomes a report row
             detail, reply = describe(exc, self.timeout)
             self.report.steps.insert(extra, StepResult(step, False, detail, time.perf_counter() - start, reply))
             return False

@@ -52,6 +52,9 @@ def worker(
     processes: Annotated[int, typer.Option("--processes", "-p")] = 2,
     threads: Annotated[int, typer.Option("--threads", "-t")] = 8,
     queues: Annotated[str, typer.Option("--queues", "-Q", help="comma list of stages, default all")] = "",
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", envvar="MAILPIPE_METRICS_PORT", help="serve /metrics on this port (0: off)")
+    ] = 0,
 ) -> None:
     """Run Dramatiq worker processes for the pipeline stages."""
     loaded = load_or_exit(config)
@@ -61,6 +64,10 @@ def worker(
     env.setdefault("dramatiq_queue_prefetch", str(loaded.broker.prefetch))
     env.setdefault("dramatiq_delay_queue_prefetch", str(loaded.broker.prefetch))
     args = [sys.executable, "-m", "dramatiq", "pipeline.worker", "-p", str(processes), "-t", str(threads)]
+    if metrics_port:
+        from ..metrics_server import prepare_worker_metrics
+
+        args += prepare_worker_metrics(env, metrics_port)  # multiprocess dir wiped, exporter forked by Dramatiq
     stages = [q.strip() for q in queues.split(",") if q.strip()] or list(STAGE_QUEUES)
     unknown = [q for q in stages if q.removeprefix("mailpipe.") not in STAGE_QUEUES]
     if unknown:

@@ -11,8 +11,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+import structlog
+
+from .. import journey, metrics
 from ..account_state import Health
 from ..context import StageContext
+from ..inbox.index import MessageIndex
 from ..models import AccountSignal, DeliveryEvent, RecipientEvent, RouteRequest, SendResult, Verdict
 from ..status import Transition
 from ..throttle import record_throttle
@@ -49,6 +53,7 @@ def backoff(attempt: int, ctx: StageContext) -> float:
 def decide(result: SendResult, ctx: StageContext) -> Decision:
     routed, reply = result.routed, result.reply
     event = routed.event
+    structlog.contextvars.bind_contextvars(event_id=event.event_id, account=routed.account, attempt=routed.attempt)
     verdict = verdict_for(result, ctx)
     entry = {
         "stage": "classify",
@@ -106,11 +111,14 @@ def decide(result: SendResult, ctx: StageContext) -> Decision:
 
 def handle(results: list[SendResult], ctx: StageContext) -> list[Forward]:
     decisions = [decide(result, ctx) for result in results]
+    sent = [r.routed for r, d in zip(results, decisions, strict=True) if d.transition.state == RecipientEvent.SENT]
+    MessageIndex(ctx.redis).remember([(s.event.tenant, s.message.message_id, s.event.event_id) for s in sent])
     applied = ctx.status.record([d.transition for d in decisions])
     forwards: list[Forward] = []
     suppression = ctx.config.suppression
     for result, decision, first_time in zip(results, decisions, applied, strict=True):
         event = result.routed.event
+        observe(result, decision, first_time, ctx)
         if decision.forward:
             forwards.append(decision.forward)
             ctx.status.expect_progress(event.tenant, [event.event_id], ctx.clock() + decision.forward.delay)
@@ -136,6 +144,22 @@ def handle(results: list[SendResult], ctx: StageContext) -> list[Forward]:
                 )
             )
     return forwards
+
+
+def observe(result: SendResult, decision: Decision, first_time: bool, ctx: StageContext) -> None:
+    """Metrics and the canonical line's outcome for one classified reply."""
+    routed, verdict, state = result.routed, decision.verdict, decision.transition.state
+    account = routed.account
+    provider = ctx.resolved[account].provider if account in ctx.resolved else "unknown"
+    metrics.send_result(account, provider, state, verdict.reason)
+    metrics.account_signal(account, provider, verdict.account_signal.value)
+    if state == "throttled":
+        metrics.throttled(account)
+    if first_time and state == RecipientEvent.BOUNCED:
+        metrics.bounce(provider, verdict.reason, hard=verdict.hard, account=account)
+    if first_time and decision.transition.final:
+        metrics.delivery_latency(state, ctx.clock() - routed.first_attempt_at)
+    journey.note(routed.event.event_id, state, reason=verdict.reason, code=result.reply.code)
 
 
 def decode(raw: str) -> SendResult:

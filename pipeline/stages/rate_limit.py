@@ -1,21 +1,69 @@
-"""rate_limit: give each message its own send slot on its account; wait by delay, never by sleep."""
+"""rate_limit: give each message its own send slot on its scopes; wait by delay, never by sleep.
+
+A message whose account became unavailable (paused, unhealthy, at a cap) goes back to route to
+pick another account or wait there. A message whose slot lies beyond the limiter's horizon comes
+back here shortly before its turn. Every other message goes to send, delayed until its slot.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+
+import structlog
+
+from .. import metrics
 from ..context import StageContext
-from ..models import RoutedMessage
+from ..models import RoutedMessage, RouteRequest
+from ..quota import read_usage, scopes_for
 from .batch import Forward
+
+log = structlog.get_logger("mailpipe.rate_limit")
+
+
+def back_to_route(message: RoutedMessage, delay: float = 0.0) -> Forward:
+    """The message chooses its account again; attempt and throttle counts are kept."""
+    request = RouteRequest(
+        message=message.message,
+        attempt=message.attempt,
+        throttled=message.throttled,
+        first_attempt_at=message.first_attempt_at,
+        excluded_accounts=message.excluded_accounts,
+    )
+    return Forward("route", request.to_json(), delay)
 
 
 def handle(messages: list[RoutedMessage], ctx: StageContext) -> list[Forward]:
-    by_account: dict[str, list[RoutedMessage]] = {}
-    for message in messages:
-        by_account.setdefault(message.account, []).append(message)
     now = ctx.clock()
+    names = sorted({m.account for m in messages if m.account in ctx.resolved})
+    usage = read_usage(ctx.redis, [ctx.account(n) for n in names], ctx.config.rate_limit, now)
     forwards: list[Forward] = []
-    for name, batch in by_account.items():
-        delays = ctx.limiter.reserve(ctx.account(name), len(batch), now)
-        forwards.extend(Forward("send", m.to_json(), d) for m, d in zip(batch, delays, strict=True))
+    ready: list[RoutedMessage] = []
+    rerouted: Counter[str] = Counter()
+    for message in messages:
+        if message.account in usage and usage[message.account].available:
+            ready.append(message)
+        else:
+            rerouted[message.account] += 1
+            forwards.append(back_to_route(message))
+    requests = [scopes_for(ctx.account(m.account), m.event.to, ctx.config.rate_limit) for m in ready]
+    slots = ctx.limiter.reserve_slots(requests, now)
+    deferred: dict[tuple[str, float], list[str]] = {}
+    for message, slot in zip(ready, slots, strict=True):
+        metrics.limiter_wait(message.account, slot.delay)
+        if slot.reserved:
+            forwards.append(Forward("send", message.to_json(), slot.delay))
+        else:
+            forwards.append(Forward("rate_limit", message.to_json(), slot.delay))
+            deferred.setdefault((message.event.tenant, now + slot.delay), []).append(message.event.event_id)
+    for (tenant, due), event_ids in deferred.items():
+        ctx.status.expect_progress(tenant, event_ids, due)
+    if rerouted or deferred:
+        log.debug(
+            "rate_limit_wait",
+            stage="rate_limit",
+            rerouted=dict(rerouted),
+            deferred=sum(len(v) for v in deferred.values()),
+        )
     return forwards
 
 

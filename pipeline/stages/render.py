@@ -7,10 +7,12 @@ from typing import Any
 from ..context import StageContext
 from ..errors import RenderError
 from ..htmltext import html_to_text
+from ..list_unsubscribe import unsubscribe_headers, unsubscribe_url
 from ..mime import message_id_for
 from ..models import LeadEvent, RecipientEvent, RenderedMessage, RouteRequest
 from ..status import Transition
 from ..templates import TemplateSource, render_string
+from ..tracking import rewrite_links
 from .batch import Forward
 
 
@@ -42,12 +44,17 @@ def render(event: LeadEvent, ctx: StageContext) -> RenderedMessage:
         text = render_string(source.text, context, html=False, limit=limit, part="text")
     else:
         text = html_to_text(html or "")
+    if html is not None:
+        html = rewrite_links(html, event, ctx.config)  # after the text part: it keeps the original links
+    unsubscribe = unsubscribe_url(event, ctx.config)
     return RenderedMessage(
         event=event,
         subject=subject,
         html=html,
         text=text,
+        headers=unsubscribe_headers(unsubscribe, ctx.config) if unsubscribe else {},
         message_id=message_id_for(event.tenant, event.event_id, ctx.config.message_id_domain()),
+        unsubscribe_url=unsubscribe,
     )
 
 

@@ -1,21 +1,23 @@
 """route: campaign/list → account (first matching route wins, default otherwise).
 
 A recipient on the suppression list ends `suppressed` here and is never sent. Provider quirks
-(`mailpipe_prepare_message`) are applied once the account is known.
+(`mailpipe_prepare_message`) are applied once the account is known. Accounts that are paused,
+unhealthy or at a cap are skipped (rotation.choose); when none of the pool is available the
+message waits — re-enqueued here until the earliest reset (plus jitter) — it is never failed.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from ..config import RouteConfig
 from ..context import StageContext
 from ..models import RecipientEvent, RoutedMessage, RouteRequest
-from ..rotation import choose
+from ..quota import AccountUsage, read_usage
+from ..rotation import choose, earliest_ready
 from ..status import Transition
 from .batch import Forward
-
-NO_ACCOUNT_WAIT = 30.0
 
 
 @dataclass
@@ -29,7 +31,15 @@ def find_route(routes: list[RouteConfig], campaign: str | None, list_name: str |
     return next((r for r in routes if r.match.matches(campaign, list_name)), None)
 
 
-def route(request: RouteRequest, ctx: StageContext, *, suppressed: str | None, paused: dict[str, bool]) -> Decision:
+def route(
+    request: RouteRequest,
+    ctx: StageContext,
+    *,
+    suppressed: str | None,
+    paused: dict[str, bool],
+    usage: dict[str, AccountUsage] | None = None,
+    assigned: dict[str, int] | None = None,
+) -> Decision:
     event = request.message.event
     if suppressed:
         return Decision(suppressed_reason=suppressed)
@@ -41,9 +51,14 @@ def route(request: RouteRequest, ctx: StageContext, *, suppressed: str | None, p
         # Every other account was tried: fall back to any unpaused account of the pool.
         candidates = [a for a in pool if not paused.get(a)]
     if not candidates:
-        return Decision(wait=NO_ACCOUNT_WAIT)
+        return Decision(wait=config.rate_limit.paused_recheck)
+    now = ctx.clock()
+    if usage is None:
+        usage = read_usage(ctx.redis, [ctx.account(a) for a in pool], config.rate_limit, now)
     weights = {a.name: a.weight for a in config.accounts}
-    name = choose(ctx.redis, matched, candidates, weights=weights, now=ctx.clock(), timezone=config.rate_limit.timezone)
+    name = choose(ctx.redis, matched, candidates, usage=usage, weights=weights, assigned=assigned)
+    if name is None:
+        return Decision(wait=_wait_for(candidates, usage, ctx, now))
     account = config.account(name)
     routed = RoutedMessage(
         message=request.message,
@@ -68,13 +83,17 @@ def handle(requests: list[RouteRequest], ctx: StageContext) -> list[Forward]:
     by_tenant: dict[str, list[RouteRequest]] = {}
     for request in requests:
         by_tenant.setdefault(request.message.event.tenant, []).append(request)
-    paused = ctx.accounts_state.paused([a.name for a in ctx.config.accounts])
+    now = ctx.clock()
+    usage = read_usage(ctx.redis, list(ctx.resolved.values()), ctx.config.rate_limit, now)
+    paused = {name: u.paused for name, u in usage.items()}
+    assigned: dict[str, int] = {}
     for tenant, batch in by_tenant.items():
         found = ctx.suppression.lookup(tenant, [r.message.event.to for r in batch])
-        waiting: list[str] = []
+        waiting: dict[float, list[str]] = {}
         for request, suppression in zip(batch, found, strict=True):
             event = request.message.event
-            decision = route(request, ctx, suppressed=suppression.reason if suppression else None, paused=paused)
+            reason = suppression.reason if suppression else None
+            decision = route(request, ctx, suppressed=reason, paused=paused, usage=usage, assigned=assigned)
             if decision.suppressed_reason:
                 transitions.append(
                     Transition(tenant, event.event_id, RecipientEvent.SUPPRESSED, {"stage": "route", "reason": decision.suppressed_reason, "route": _route_label(ctx, request)})
@@ -82,11 +101,23 @@ def handle(requests: list[RouteRequest], ctx: StageContext) -> list[Forward]:
             elif decision.routed:
                 forwards.append(Forward("rate_limit", decision.routed.to_json()))
             else:
-                waiting.append(event.event_id)
+                waiting.setdefault(now + decision.wait, []).append(event.event_id)
                 forwards.append(Forward("route", request.to_json(), decision.wait))
-        ctx.status.expect_progress(tenant, waiting, ctx.clock() + NO_ACCOUNT_WAIT)
+        for due, event_ids in waiting.items():
+            ctx.status.expect_progress(tenant, event_ids, due)
     ctx.status.record(transitions)
     return forwards
+
+
+def _wait_for(candidates: list[str], usage: dict[str, AccountUsage], ctx: StageContext, now: float) -> float:
+    """Until the earliest cap reset; paused or unhealthy accounts are re-checked every paused_recheck."""
+    limits = ctx.config.rate_limit
+    waits = [limits.paused_recheck] if any(usage[c].next_ready is None for c in candidates if c in usage) else []
+    ready = earliest_ready(candidates, usage)
+    if ready is not None:
+        waits.append(max(0.0, ready - now))
+    wait = min(waits, default=limits.paused_recheck)
+    return wait + (random.uniform(0, limits.jitter_ms / 1000) if limits.jitter_ms else 0.0)
 
 
 def decode(raw: str) -> RouteRequest:

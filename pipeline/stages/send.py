@@ -8,16 +8,17 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 import structlog
 
-from .. import keys
+from .. import journey, metrics
 from ..context import StageContext
 from ..errors import HeaderInjection, MessageTooLarge
 from ..ledger import Claim, SendLedger
-from ..mime import build_message
+from ..mime import UnsendableAddress, build_message, envelope_for
 from ..models import RecipientEvent, RoutedMessage, SendReply, SendResult
-from ..rotation import day_bucket
-from ..smtp_pool import Pools
+from ..quota import GateResult, SendGate, Verdict
+from ..smtp_pool import Pools, SmtpUtf8Unsupported, Superseded
 from ..status import Transition
 from .batch import Forward
+from .rate_limit import back_to_route
 
 log = structlog.get_logger("mailpipe.send")
 
@@ -29,6 +30,7 @@ class SendRuntime:
     ctx: StageContext
     pools: Pools = field(default_factory=Pools)
     _ledger: SendLedger | None = None
+    _gate: SendGate | None = None
 
     @property
     def ledger(self) -> SendLedger:
@@ -38,52 +40,96 @@ class SendRuntime:
             self._ledger = SendLedger(client, lease=lease, policy=self.ctx.config.send.ambiguous.value)
         return self._ledger
 
+    @property
+    def gate(self) -> SendGate:
+        if self._gate is None:
+            self._gate = SendGate(self.ledger.client, self.ctx.config.rate_limit)
+        return self._gate
+
 
 async def send(message: RoutedMessage, runtime: SendRuntime) -> tuple[Forward | None, Transition | None]:
     ctx = runtime.ctx
     event = message.event
+    # Each message runs in its own gathered task: this binding stays with this email's lines.
+    structlog.contextvars.bind_contextvars(
+        event_id=event.event_id, stage="send", account=message.account, attempt=message.attempt
+    )
     claim = await runtime.ledger.claim(event.tenant, event.event_id)
     if claim.claim == Claim.SENT and claim.reply is not None:
         reply = claim.reply.model_copy(update={"from_ledger": True})
         return Forward("classify", SendResult(routed=message, reply=reply).to_json()), None
+    if claim.claim == Claim.FINAL:
+        log.info("send_skipped_final", event_id=event.event_id, account=message.account, stage="send")
+        return None, None
     if claim.claim == Claim.BUSY:
         return Forward("send", message.to_json(), claim.retry_in + 0.5), None
-    if claim.claim == Claim.AMBIGUOUS_SKIP:
-        reply = SendReply(account=message.account, code=250, text="not resent: an earlier attempt may have been accepted", from_ledger=True)
+    if claim.claim in (Claim.AMBIGUOUS_SKIP, Claim.SENT):  # SENT without a reply: an earlier skip
+        text = "not resent: an earlier attempt may have been accepted"
+        reply = SendReply(account=message.account, code=250, text=text, from_ledger=True)
         return Forward("classify", SendResult(routed=message, reply=reply).to_json()), None
     account = ctx.account(message.account)
     try:
-        data = build_message(message, max_bytes=min(account.max_message_bytes, ctx.config.send.max_message_bytes))
-    except (HeaderInjection, MessageTooLarge) as exc:
-        await runtime.ledger.complete(event.tenant, event.event_id, claim.token, SendReply(account=account.name, text=str(exc)))
-        ctx.status.dead_letter(event.tenant, event.event_id, "send", str(exc), message.to_json())
-        return None, Transition(event.tenant, event.event_id, RecipientEvent.REJECTED, {"stage": "send", "error": str(exc)})
+        envelope = envelope_for(message)
+        max_bytes = min(account.max_message_bytes, ctx.config.send.max_message_bytes)
+        data = build_message(message, max_bytes=max_bytes, smtputf8=envelope.smtputf8)
+    except (HeaderInjection, MessageTooLarge, UnsendableAddress) as exc:
+        return await _refuse(runtime, message, claim.token, str(exc))
+    # Limits are checked and taken now, right before the SMTP transaction (never at enqueue time).
+    gate = await runtime.gate.take(account, event.to, ctx.clock())
+    if not gate.ok:
+        return await _hold(runtime, message, claim.token, gate), None
     if claim.claim == Claim.CLAIMED_AMBIGUOUS:
         log.warning("ambiguous_resend", event_id=event.event_id, account=account.name, stage="send")
-    reply = await runtime.pools.get(account).send(message.envelope_from, event.to, data)
+
+    async def commit() -> bool:
+        return await runtime.ledger.commit(event.tenant, event.event_id, claim.token)
+
+    try:
+        reply = await runtime.pools.get(account).send(
+            envelope.sender, envelope.recipient, data, smtputf8=envelope.smtputf8, before_data=commit
+        )
+    except Superseded:
+        await runtime.gate.refund(gate)
+        log.warning("send_superseded", event_id=event.event_id, account=account.name, stage="send")
+        return Forward("send", message.to_json(), runtime.ledger.lease / 2), None
+    except SmtpUtf8Unsupported as exc:
+        await runtime.gate.refund(gate)
+        return await _refuse(runtime, message, claim.token, str(exc))
+    # The ledger write comes first: the ambiguous window (250 received, not yet recorded) stays minimal.
     await runtime.ledger.complete(event.tenant, event.event_id, claim.token, reply)
+    if not reply.accepted:
+        await runtime.gate.refund(gate)  # counts hold what the provider accepted
+    metrics.send_reply(account.name, account.provider, reply)
+    journey.note(event.event_id, metrics.reply_class(reply), code=reply.code, smtp_ms=round(reply.elapsed * 1000, 1))
     return Forward("classify", SendResult(routed=message, reply=reply).to_json()), None
+
+
+async def _hold(runtime: SendRuntime, message: RoutedMessage, token: str, gate: GateResult) -> Forward:
+    """Not sent now: release the claim; another account (route) or a later slot (rate_limit)."""
+    event = message.event
+    text = f"not sent: {gate.verdict.value} {gate.scope.key if gate.scope else ''}".rstrip()
+    await runtime.ledger.complete(event.tenant, event.event_id, token, SendReply(account=message.account, text=text))
+    if gate.account_blocked:
+        return back_to_route(message)
+    wait = max(0.0, gate.until - runtime.ctx.clock())
+    if gate.verdict == Verdict.EARLY:
+        return Forward("send", message.to_json(), wait)  # its slot came early: back as soon as there is room
+    return Forward("rate_limit", message.to_json(), wait)
+
+
+async def _refuse(runtime: SendRuntime, message: RoutedMessage, token: str, error: str) -> tuple[None, Transition]:
+    """A message that can never be sent as it is: rejected, kept in the dead-letter store."""
+    event = message.event
+    await runtime.ledger.complete(event.tenant, event.event_id, token, SendReply(account=message.account, text=error))
+    runtime.ctx.status.dead_letter(event.tenant, event.event_id, "send", error, message.to_json())
+    return None, Transition(event.tenant, event.event_id, RecipientEvent.REJECTED, {"stage": "send", "error": error})
 
 
 async def handle(messages: list[RoutedMessage], runtime: SendRuntime) -> list[Forward]:
     ctx = runtime.ctx
     results = await asyncio.gather(*(send(m, runtime) for m in messages))
-    count_sends(ctx, [m for m, (fwd, _) in zip(messages, results, strict=True) if fwd and fwd.stage == "classify"])
     ctx.status.record([t for _, t in results if t is not None])
     return [f for f, _ in results if f is not None]
-
-
-def count_sends(ctx: StageContext, sent: list[RoutedMessage]) -> None:
-    """Daily usage is counted at send time, per account, in the configured time zone."""
-    if not sent:
-        return
-    bucket = day_bucket(ctx.clock(), ctx.config.rate_limit.timezone)
-    pipe = ctx.redis.pipeline(transaction=False)
-    for message in sent:
-        key = keys.window_count("default", message.account, "day", bucket)
-        pipe.incr(key)
-        pipe.expire(key, 3 * 86400)
-    pipe.execute()
 
 
 def decode(raw: str) -> RoutedMessage:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pipeline.config import AccountConfig
-from pipeline.hints import matching
 from pipeline.hookspecs import hookimpl
 from pipeline.models import RoutedMessage, SendReply, Verdict
 from pipeline.plugins import classify_with_rules, is_provider
 from pipeline.providers import ProviderPreset
 
 from . import mailbox
-from .hints import HINTS
+from .hints import hints_for
 from .presets import NAME, PRESETS
 
 
@@ -33,4 +32,4 @@ def mailpipe_classify_reply(account: AccountConfig | None, reply: SendReply) -> 
 
 @hookimpl
 def mailpipe_connection_hints(account: AccountConfig, error: str) -> list[str]:
-    return matching(HINTS, account, error) if is_provider(account, NAME) else []
+    return hints_for(account, error) if is_provider(account, NAME) else []

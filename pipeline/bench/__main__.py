@@ -1,0 +1,62 @@
+"""`python -m pipeline.bench [--quick]` (what `ops/bench` runs): prints the table and a summary line."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import MailpipeError
+from .report import render
+from .run import FULL, QUICK, run_bench, to_json
+from .scenario import Settings
+from .stack import BenchError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ops/bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="~30-second run: smaller N, no 100k backlog phase")
+    parser.add_argument("--processes", type=int, default=Settings.processes, help="worker processes (default 2)")
+    parser.add_argument("--threads", type=int, default=Settings.threads, help="threads per worker process (default 8)")
+    parser.add_argument("--prefetch", type=int, default=Settings.prefetch, help="[broker] prefetch (default 64)")
+    parser.add_argument("--pool-size", type=int, default=Settings.pool_size, help="SMTP sessions per account per process")
+    parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the workers (repeatable), e.g. MAILPIPE_LOG_LEVEL=WARNING")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="attach py-spy to the workers and the submit command")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="work directory to keep (logs, config); default a temp dir")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    env = {}
+    for item in args.worker_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            print(f"--worker-env wants NAME=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        env[name] = value
+    settings = Settings(processes=args.processes, threads=args.threads, prefetch=args.prefetch, pool_size=args.pool_size)
+    directory = args.keep or Path(tempfile.mkdtemp(prefix="mailpipe-bench-"))
+    try:
+        results = run_bench(
+            directory, QUICK if args.quick else FULL, mode="quick" if args.quick else "full", settings=settings,
+            worker_env=env, profile_dir=args.profile, say=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except (BenchError, MailpipeError) as exc:
+        print(f"bench failed: {exc} (work directory {directory})", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep is None:
+            shutil.rmtree(directory, ignore_errors=True)
+    if args.json:
+        args.json.write_text(to_json(results), encoding="utf-8")
+    print(render(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

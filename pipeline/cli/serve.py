@@ -1,0 +1,45 @@
+"""`mailpipe serve`: the HTTP edge (ingest, webhooks, unsubscribe, clicks, health, metrics) on uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..errors import ConfigError
+from .core import ConfigOption, err, load_or_exit
+
+
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option("--host", help="bind address (default [serve] host)")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="port (default [serve] port)")] = None,
+    access_log: Annotated[bool, typer.Option("--access-log", help="log every request line (URLs carry link tokens)")] = False,
+) -> None:
+    """Serve POST /v1/events, POST /webhooks/{provider}, /u/{token}, /c/{token}, /metrics and /healthz."""
+    import uvicorn
+
+    from ..http.app import create_app
+    from ..logs import configure_logging
+
+    loaded = load_or_exit(config)
+    configure_logging()
+    try:
+        app = create_app(loaded)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]error[/red] {problem}", highlight=False)
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        app,
+        host=host or loaded.serve.host,
+        port=port or loaded.serve.port,
+        access_log=access_log,
+        proxy_headers=True,
+        server_header=False,
+        log_level="info",
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)

@@ -1,0 +1,74 @@
+"""Config sections for `mailpipe serve`, click tracking and provider webhooks (ARCHITECTURE §8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..models import normalise_address
+from ..secrets import SecretRef
+
+HOSTNAME = r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$"
+PUBLIC_URL = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"
+
+
+class ServeConfig(BaseModel):
+    """``[serve]``: where it listens, who may ingest, how links are signed and bounded requests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8025, ge=1, le=65535)
+    ingest_tokens: list[SecretRef] = Field(default_factory=list)
+    secret: SecretRef | None = None  # signs unsubscribe, click and open tokens
+    public_url: str | None = Field(default=None, pattern=PUBLIC_URL)  # base of /u/{token} links
+    unsubscribe_mailto: str | None = None
+    tracking_domain: str | None = Field(default=None, pattern=HOSTNAME)
+    max_batch: int = Field(default=1000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=5_000_000, ge=1_000, le=100_000_000)
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _valid_mailto(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_address(value, smtputf8=False)
+
+
+class TrackingConfig(BaseModel):
+    """``[tracking]``: click tracking per campaign, off unless a campaign is listed (``"*"`` for all)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    campaigns: list[str] = Field(default_factory=list)
+    open_pixel: bool = False
+
+    def tracks(self, campaign: str | None) -> bool:
+        return "*" in self.campaigns or (campaign is not None and campaign in self.campaigns)
+
+
+class WebhooksConfig(BaseModel):
+    """``[webhooks]``: the replay window, and one ``[webhooks.<provider>]`` table per provider.
+
+    A provider table is handed to that provider's plugin as it is, with every ``env:``/``file:``
+    value resolved to a secret (``[webhooks.mailgun] signing_key = "env:MAILGUN_WEBHOOK_KEY"``).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    replay_window: float = Field(default=300.0, ge=1, le=86_400)
+
+    @model_validator(mode="after")
+    def _providers_are_tables(self) -> WebhooksConfig:
+        for name, value in (self.model_extra or {}).items():
+            if not isinstance(value, dict):
+                raise ValueError(f"webhooks.{name} must be a table ([webhooks.{name}])")
+        return self
+
+    @property
+    def providers(self) -> dict[str, dict[str, Any]]:
+        return dict(self.model_extra or {})
+
+
+def secret_refs(table: dict[str, Any]) -> dict[str, SecretRef]:
+    """The values of a provider table that reference secrets (``env:NAME`` or ``file:PATH``)."""
+    return {k: SecretRef(v) for k, v in table.items() if isinstance(v, str) and v.startswith(("env:", "file:"))}

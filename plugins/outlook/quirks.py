@@ -1,0 +1,11 @@
+"""Outlook quirks: From must be the mailbox or one it may Send As (else ``5.2.252 SendAsDenied``)."""
+
+from __future__ import annotations
+
+from pipeline.config import AccountConfig
+from pipeline.models import RoutedMessage
+from plugins.smtp.mailbox import send_as_login
+
+
+def prepare(account: AccountConfig, message: RoutedMessage) -> None:
+    send_as_login(account, message)

@@ -1,0 +1,150 @@
+"""Postmark webhooks: authenticated by basic auth or a secret path token, one record per request.
+
+Postmark signs nothing, so the request must carry credentials only Postmark knows: the
+``https://user:pass@…`` basic auth of the webhook URL (``[webhooks.postmark] username`` and
+``password``) or a secret last path segment (``POST /webhooks/postmark/{path_token}``,
+``[webhooks.postmark] path_token``). Correlation comes from ``X-PM-Metadata-*`` (``Metadata``).
+Postmark bodies carry no signed timestamp; an identical body twice is refused as a replay.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from pipeline.models import DeliveryEvent, RecipientEvent
+from pipeline.webhooks import (
+    WebhookNotConfigured,
+    WebhookPayloadError,
+    WebhookRejected,
+    WebhookSettings,
+    classify_failure,
+    equal,
+)
+
+from .presets import NAME
+
+# Bounce `Type` → (event, reason hint, permanent); types not listed change nothing of ours
+BOUNCE_TYPES: dict[str, tuple[RecipientEvent, str | None, bool]] = {
+    "HardBounce": (RecipientEvent.BOUNCED, "user_unknown", True),
+    "BadEmailAddress": (RecipientEvent.BOUNCED, "user_unknown", True),
+    "SoftBounce": (RecipientEvent.BOUNCED, None, False),
+    "DnsError": (RecipientEvent.BOUNCED, "host_unknown", False),
+    "Blocked": (RecipientEvent.BOUNCED, "blocked", False),
+    "DMARCPolicy": (RecipientEvent.BOUNCED, "auth_failure", False),
+    "Transient": (RecipientEvent.DEFERRED, None, False),
+    "SpamNotification": (RecipientEvent.BOUNCED, "spam_detected", False),
+    "VirusNotification": (RecipientEvent.BOUNCED, "virus_detected", False),
+    "SpamComplaint": (RecipientEvent.COMPLAINED, "feedback", True),
+    "Unsubscribe": (RecipientEvent.UNSUBSCRIBED, "unsubscribed", True),
+    "AutoResponder": (RecipientEvent.AUTORESPONDED, "vacation", False),
+}
+SUBSCRIPTION_REASONS: dict[str, tuple[RecipientEvent, str]] = {
+    "ManualSuppression": (RecipientEvent.UNSUBSCRIBED, "unsubscribed"),
+    "SpamComplaint": (RecipientEvent.COMPLAINED, "feedback"),
+    "HardBounce": (RecipientEvent.BOUNCED, "user_unknown"),
+}
+
+
+def _basic_auth_ok(headers: dict[str, str], username: str, password: str) -> bool:
+    value = headers.get("authorization", "")
+    scheme, _, encoded = value.partition(" ")
+    if scheme.lower() != "basic" or not encoded or len(encoded) > 1024:
+        return False
+    try:
+        user, _, given = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, ValueError):
+        return False
+    return equal(user, username) & equal(given, password)  # both compared, always
+
+
+def verify(headers: dict[str, str], body: bytes, settings: WebhookSettings) -> None:
+    username, password, path_token = settings.secret("username"), settings.secret("password"), settings.secret("path_token")
+    if not (username and password) and not path_token:
+        raise WebhookNotConfigured("[webhooks.postmark] needs username and password, or path_token")
+    by_auth = bool(username and password) and _basic_auth_ok(headers, username or "", password or "")
+    by_path = bool(path_token) and settings.path_token is not None and equal(settings.path_token, path_token or "")
+    if not (by_auth or by_path):
+        raise WebhookRejected("postmark: credentials missing or wrong")
+    settings.check_replay(hashlib.sha256(body).hexdigest(), NAME)
+
+
+def _text(item: dict[str, Any], key: str, limit: int = 2000) -> str | None:
+    value = item.get(key)
+    return str(value)[:limit] if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "" else None
+
+
+def _when(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")[:32]).timestamp()
+    except ValueError:
+        return None
+
+
+def to_event(item: dict[str, Any]) -> DeliveryEvent | None:
+    record = item.get("RecordType")
+    metadata = item.get("Metadata") if isinstance(item.get("Metadata"), dict) else {}
+    reason: str | None = None
+    status: str | None = None
+    permanent = False
+    diagnostic = _text(item, "Details") or _text(item, "Description") or ""
+    details: dict[str, Any] = {k: item[k] for k in ("ID", "MessageID", "Type", "OriginalLink", "MessageStream") if k in item}
+    when = _when(item.get("DeliveredAt") or item.get("BouncedAt") or item.get("ReceivedAt") or item.get("ChangedAt"))
+    if record == "Delivery":
+        kind, reason = RecipientEvent.DELIVERED, "delivered"
+    elif record == "Bounce":
+        known = BOUNCE_TYPES.get(str(item.get("Type")))
+        if known is None:
+            return None
+        kind, hint, permanent = known
+        if kind in (RecipientEvent.BOUNCED, RecipientEvent.DEFERRED):
+            failure = classify_failure(diagnostic, hint=hint)
+            reason, status = failure.reason, failure.status
+        else:
+            reason = hint
+    elif record == "SpamComplaint":
+        kind, reason, permanent = RecipientEvent.COMPLAINED, "feedback", True
+    elif record == "Open":
+        kind = RecipientEvent.OPENED
+    elif record == "Click":
+        kind = RecipientEvent.CLICKED
+    elif record == "SubscriptionChange":
+        change = SUBSCRIPTION_REASONS.get(str(item.get("SuppressionReason")))
+        if change is None or item.get("SuppressSending") is not True:
+            return None  # reactivated, or a reason we do not act on
+        kind, reason = change
+        permanent = True
+    else:
+        return None
+    return DeliveryEvent(
+        event=kind,
+        tenant=str(metadata.get("tenant") or "default")[:64],
+        event_id=str(metadata["event_id"])[:200] if metadata.get("event_id") else None,
+        recipient=_text(item, "Recipient", 320) or _text(item, "Email", 320),
+        provider=NAME,
+        reason=reason,
+        permanent=permanent,
+        status=status,
+        smtp_reply=diagnostic or None,
+        occurred_at=when,
+        details=details,
+        raw=item,
+    )
+
+
+def parse_webhook(headers: dict[str, str], body: bytes, settings: WebhookSettings) -> list[DeliveryEvent]:
+    verify(headers, body, settings)
+    try:
+        item = json.loads(body)
+    except ValueError:
+        raise WebhookPayloadError("postmark: body is not JSON") from None
+    if not isinstance(item, dict):
+        raise WebhookPayloadError("postmark: body must be a JSON object")
+    event = to_event(item)
+    return [event] if event is not None else []

@@ -1,0 +1,44 @@
+"""schemathesis against the served OpenAPI schema: no generated request makes the server fail.
+
+Bounded: at most 50 examples per operation, the examples, coverage and fuzzing phases.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.config import Config
+
+INGEST_TOKEN = "ingest-token-for-tests-0123456789"
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error_in_the_ingest_api_or_any_other_operation(
+    serve_config: Callable[..., Config], start_app: Callable[..., Any], tmp_path: Path
+) -> None:
+    url, _ = start_app(serve_config())
+    st = Path(sys.executable).with_name("st")
+    args = [
+        str(st), "run", f"{url}/openapi.json",
+        "--checks", "not_a_server_error",
+        "--max-examples", "50",
+        "--phases", "examples,coverage,fuzzing",
+        "--header", f"Authorization: Bearer {INGEST_TOKEN}",
+        "--request-timeout", "20",
+        "--seed", "8058",
+        "--no-color",
+        "--report", "junit", "--report-dir", str(tmp_path),
+    ]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=540, check=False)
+    summary = run.stdout[-3000:]
+    print(summary)
+    assert run.returncode == 0, summary
+    assert re.search(r"\b[1-9]\d* passed\b", run.stdout), summary
+    assert "not_a_server_error" in run.stdout
