@@ -12,7 +12,7 @@ import redis
 
 from .account_state import AccountState
 from .config import Config, ResolvedAccount, resolve_account
-from .plugins import get_plugin_manager, presets
+from .plugins import get_plugin_manager, plugin_manager_for, preset_for
 from .ratelimit import RateLimiter
 from .status import StatusStore
 from .suppression import SuppressionStore
@@ -48,8 +48,7 @@ class StageContext:
 
     @cached_property
     def resolved(self) -> dict[str, ResolvedAccount]:
-        known = presets(self.pm)
-        return {a.name: resolve_account(a, known.get(a.provider)) for a in self.config.accounts}
+        return {a.name: resolve_account(a, preset_for(a, self.pm)) for a in self.config.accounts}
 
     def account(self, name: str) -> ResolvedAccount:
         return self.resolved[name]
@@ -57,4 +56,4 @@ class StageContext:
 
 def build_context(config: Config, pm: pluggy.PluginManager | None = None) -> StageContext:
     client = redis.Redis.from_url(config.redis_url, health_check_interval=30, socket_keepalive=True)
-    return StageContext(config=config, redis=client, pm=pm or get_plugin_manager())
+    return StageContext(config=config, redis=client, pm=pm or plugin_manager_for(config))

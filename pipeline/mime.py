@@ -93,7 +93,7 @@ def build_message(routed: RoutedMessage, *, max_bytes: int, smtputf8: bool = Fal
     msg["Message-ID"] = _clean(rendered.message_id, "Message-ID")
     for name, value in rendered.headers.items():
         _clean(name, "name")
-        if name.lower() in _RESERVED or not name.replace("-", "").isalnum():
+        if name.lower() in _RESERVED or not name.replace("-", "").replace("_", "").isalnum():
             raise HeaderInjection(f"header {name!r} may not be set by a template or plugin")
         if value.isascii() and len(name) + 2 + len(value) <= MAX_RAW_HEADER_LINE:
             msg.set_raw(name, _clean(value, name))

@@ -141,10 +141,14 @@ class GateResult:
 
 
 # KEYS[1] account state hash; per scope: its per-second log, then its counters
-# ARGV: now, member, nscopes; per scope: per_second (0 none), use_factor, ncounters; per counter: cap (-1 none), ttl
+# ARGV: now ('' = the Redis server's clock, shared by every host), member, nscopes; per scope: per_second (0 none), use_factor, ncounters; per counter: cap (-1 none), ttl
 _TAKE = (
     """
 local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local state = KEYS[1]
 local st = redis.call('HMGET', state, 'paused', 'health', 'exhausted_until')
 if st[1] == '1' then return {'paused', '0', '0', '0'} end
@@ -189,6 +193,7 @@ end
 for _, p in ipairs(plan) do
   if p[1] == 'log' then
     redis.call('ZADD', p[2], now, ARGV[2])
+    redis.call('RPUSH', 'debug:gate', string.format('%.6f', now))
     redis.call('PEXPIRE', p[2], math.ceil(p[3] * 1000) + 1000)
   else
     redis.call('INCR', p[2])
@@ -214,9 +219,9 @@ class _Plan:
     counters: list[list[tuple[str, Window]]]
 
 
-def _plan(scopes: list[Scope], now: float, timezone: str) -> _Plan:
+def _plan(scopes: list[Scope], now: float, timezone: str, *, server_clock: bool) -> _Plan:
     plan_keys = [keys.account_state(TENANT, scopes[0].name)]
-    args: list[str | float | int] = [now, f"{now:.6f}:{uuid.uuid4().hex[:10]}", len(scopes)]
+    args: list[str | float | int] = ["" if server_clock else now, f"{now:.6f}:{uuid.uuid4().hex[:10]}", len(scopes)]
     counters: list[list[tuple[str, Window]]] = []
     for scope in scopes:
         plan_keys.append(log_key(scope))
@@ -243,9 +248,12 @@ class SendGate:
         self._refund = client.register_script(_REFUND)
 
     async def take(self, account: ResolvedAccount, recipient: str, now: float | None = None) -> GateResult:
+        """Check and take every limit of this message now. Without `now` the per-second logs use the
+        Redis server's clock at the moment the script runs (one clock for all hosts, no stale time)."""
+        server_clock = now is None
         now = time.time() if now is None else now
         scopes = scopes_for(account, recipient, self.rate_limit)
-        plan = _plan(scopes, now, self.rate_limit.timezone)
+        plan = _plan(scopes, now, self.rate_limit.timezone, server_clock=server_clock)
         raw = await self._take(keys=plan.keys, args=plan.args)
         verdict, value, scope_index, counter_index = (item.decode() if isinstance(item, bytes) else str(item) for item in raw)
         result = GateResult(Verdict(verdict))

@@ -15,8 +15,8 @@ from pipeline.context import StageContext, build_context
 from pipeline.devsmtp import DevSMTPServer, TLSFiles, make_tls_files
 from pipeline.localredis import LocalRedis
 from pipeline.workers import WorkerProcess
+from testbed import SMTP_USERS, account_toml
 
-SMTP_USERS = {"alpha": "alpha-secret-pw-1", "beta": "beta-secret-pw-2", "gamma": "gamma-secret-pw-3"}
 
 
 @pytest.fixture(scope="session")
@@ -56,27 +56,6 @@ def smtp_server(tls_files: TLSFiles) -> Iterator[DevSMTPServer]:
     server.start("tls")
     yield server
     server.stop()
-
-
-def account_toml(name: str, port: int, ca_file: str, *, security: str = "starttls", from_email: str | None = None,
-                 extra: str = "", per_second: float = 500) -> str:
-    return f"""
-[[accounts]]
-name = "{name}"
-host = "127.0.0.1"
-port = {port}
-security = "{security}"
-username = "{name}"
-password = "env:TEST_PW_{name.upper()}"
-from_email = "{from_email or f'{name}@sender.example'}"
-from_name = "{name.title()} Sender"
-reply_to = "replies-{name}@sender.example"
-ca_file = "{ca_file}"
-local_hostname = "test.localhost"
-timeout = 5
-limits = {{ per_second = {per_second} }}
-{extra}
-"""
 
 
 @pytest.fixture

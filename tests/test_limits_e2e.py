@@ -14,7 +14,7 @@ import redis
 import typer
 from typer.testing import CliRunner
 
-from conftest import SMTP_USERS, account_toml
+from testbed import SMTP_USERS, account_toml
 from eventually import eventually, wait_until_final
 from pipeline import keys
 from pipeline.cli.account_control import register
@@ -92,6 +92,14 @@ def test_four_worker_processes_hold_an_account_to_twenty_per_second(
     run = max(times) - started
     sender = [float(redis_client.hget(keys.ledger("default", e), "at") or 0) for e in report.accepted]
     print("\nsender-side (commit before DATA) peak", max_in_any_window(sender))
+    gate = [float(x) for x in redis_client.lrange("debug:gate", 0, -1)]
+    print("gate peak", max_in_any_window(gate), len(gate))
+    import statistics
+    lags = [tuple(map(float, x.decode().split(","))) for x in redis_client.lrange("debug:lag", 0, -1)]
+    lags = [lg for lg in lags if lg[0] > started]
+    a = sorted(c - g for g, c, d in lags); b = sorted(d - c for g, c, d in lags)
+    print("gate->commit p50/p90/max", a[len(a)//2], a[int(len(a)*.9)], a[-1], "commit->done", b[len(b)//2], b[int(len(b)*.9)], b[-1])
+    print("gatepy peak", max_in_any_window([lg[0] for lg in lags]))
     record_property("max_per_1s_window", peak)
     record_property("run_seconds", round(run, 2))
     record_property("span_seconds", round(max(times) - min(times), 2))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import SMTP_USERS
+from testbed import SMTP_USERS
 from eventually import eventually, wait_until_final
 from metrics_scrape import free_port, parse, scrape_text, value
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SMTP_USERS, account_toml
+from testbed import SMTP_USERS, account_toml
 from pipeline.config import load_config
 from pipeline.context import StageContext, build_context
 from pipeline.devsmtp import DevSMTPServer, TLSFiles

@@ -22,6 +22,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=Settings.threads, help="threads per worker process (default 8)")
     parser.add_argument("--prefetch", type=int, default=Settings.prefetch, help="[broker] prefetch (default 64)")
     parser.add_argument("--pool-size", type=int, default=Settings.pool_size, help="SMTP sessions per account per process")
+    parser.add_argument("--redis-max-connections", type=int, default=Settings.redis_max_connections,
+                        help="state-store client pool cap per process (0: redis-py's default of 100)")
     parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the workers (repeatable), e.g. MAILPIPE_LOG_LEVEL=WARNING")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="attach py-spy to the workers and the submit command")
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--worker-env wants NAME=VALUE, got {item!r}", file=sys.stderr)
             return 2
         env[name] = value
-    settings = Settings(processes=args.processes, threads=args.threads, prefetch=args.prefetch, pool_size=args.pool_size)
+    settings = Settings(processes=args.processes, threads=args.threads, prefetch=args.prefetch, pool_size=args.pool_size,
+                        redis_max_connections=args.redis_max_connections)
     directory = args.keep or Path(tempfile.mkdtemp(prefix="mailpipe-bench-"))
     try:
         results = run_bench(

@@ -147,7 +147,8 @@ def render(results: BenchResults) -> str:
     s = results.settings
     lines = [
         f"mailpipe bench ({results.mode}): {s['processes']} worker processes × {s['threads']} threads, prefetch "
-        f"{s['prefetch']}, pool {s['pool_size']}/account, 3 accounts, message {results.message_bytes:,} bytes",
+        f"{s['prefetch']}, pool {s['pool_size']}/account, 3 accounts, message {results.message_bytes:,} bytes, "
+        f"state Redis max_connections {s['redis_max_connections'] or 'default (100)'}",
         "",
         *main_table(results),
         "",

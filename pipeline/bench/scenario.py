@@ -54,6 +54,10 @@ class Settings:
     threads: int = 8
     prefetch: int = 64
     pool_size: int = 10
+    # redis-py >= 6 caps each client's pool at 100 connections; the send stage's asyncio.gather over
+    # a batch needs one per in-flight ledger call, so the default cap fails whole send batches with
+    # MaxConnectionsError under load. Raised through the state store's URL; 0 keeps redis-py's default.
+    redis_max_connections: int = 1000
 
 
 def config_text(redis_url: str, sink_port: int, secret_file: Path, settings: Settings) -> str:
@@ -74,10 +78,14 @@ limits = {{ per_second = {NOT_BINDING_PER_SECOND} }}
 """
         for name in ACCOUNTS
     )
+    state_url = f"{redis_url}?max_connections={settings.redis_max_connections}" if settings.redis_max_connections else redis_url
     return f"""
 [broker]
 url = "{redis_url}"
 prefetch = {settings.prefetch}
+
+[redis]
+url = "{state_url}"
 
 [templates]
 dir = "templates"

@@ -25,7 +25,15 @@ EVENT_BODY = {
                     {"$ref": "#/components/schemas/LeadEvent"},
                     {"type": "array", "items": {"$ref": "#/components/schemas/LeadEvent"}, "minItems": 1},
                 ]
-            }
+            },
+            "example": {
+                "event_id": "crm-48213",
+                "to": "ada@example.com",
+                "to_name": "Ada",
+                "campaign": "spring",
+                "template": "welcome",
+                "data": {"first_name": "Ada", "company": "Analytical Engines"},
+            },
         }
     },
 }

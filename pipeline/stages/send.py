@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -17,10 +18,11 @@ from ..models import RecipientEvent, RoutedMessage, SendReply, SendResult
 from ..quota import GateResult, SendGate, Verdict
 from ..smtp_pool import Pools, SmtpUtf8Unsupported, Superseded
 from ..status import Transition
-from .batch import Forward
+from .batch import INFRASTRUCTURE_ERRORS, Forward
 from .rate_limit import back_to_route
 
 log = structlog.get_logger("mailpipe.send")
+COMPLETE_PATIENCE = 300.0  # seconds a reply is held while Redis is unreachable
 
 
 @dataclass
@@ -75,13 +77,17 @@ async def send(message: RoutedMessage, runtime: SendRuntime) -> tuple[Forward | 
     except (HeaderInjection, MessageTooLarge, UnsendableAddress) as exc:
         return await _refuse(runtime, message, claim.token, str(exc))
     # Limits are checked and taken now, right before the SMTP transaction (never at enqueue time).
-    gate = await runtime.gate.take(account, event.to, ctx.clock())
+    gate = await runtime.gate.take(account, event.to)
     if not gate.ok:
         return await _hold(runtime, message, claim.token, gate), None
+    import time as _t
+    _t1 = _t.time()
+    _marks = []
     if claim.claim == Claim.CLAIMED_AMBIGUOUS:
         log.warning("ambiguous_resend", event_id=event.event_id, account=account.name, stage="send")
 
     async def commit() -> bool:
+        _marks.append(_t.time())
         return await runtime.ledger.commit(event.tenant, event.event_id, claim.token)
 
     try:
@@ -96,7 +102,8 @@ async def send(message: RoutedMessage, runtime: SendRuntime) -> tuple[Forward | 
         await runtime.gate.refund(gate)
         return await _refuse(runtime, message, claim.token, str(exc))
     # The ledger write comes first: the ambiguous window (250 received, not yet recorded) stays minimal.
-    await runtime.ledger.complete(event.tenant, event.event_id, claim.token, reply)
+    await complete_durably(runtime, event.tenant, event.event_id, claim.token, reply)
+    await runtime.ledger.client.rpush("debug:lag", f"{_t1},{_marks[0] if _marks else 0},{_t.time()}")
     if not reply.accepted:
         await runtime.gate.refund(gate)  # counts hold what the provider accepted
     metrics.send_reply(account.name, account.provider, reply)
@@ -115,6 +122,23 @@ async def _hold(runtime: SendRuntime, message: RoutedMessage, token: str, gate: 
     if gate.verdict == Verdict.EARLY:
         return Forward("send", message.to_json(), wait)  # its slot came early: back as soon as there is room
     return Forward("rate_limit", message.to_json(), wait)
+
+
+async def complete_durably(runtime: SendRuntime, tenant: str, event_id: str, token: str, reply: SendReply) -> None:
+    """Record the reply, riding out a Redis outage: while this worker holds the reply in memory,
+    giving up would turn a known answer into an ambiguous one (and, under resend, a duplicate)."""
+    deadline = time.monotonic() + COMPLETE_PATIENCE
+    pause = 0.1
+    while True:
+        try:
+            await runtime.ledger.complete(tenant, event_id, token, reply)
+            return
+        except INFRASTRUCTURE_ERRORS as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("ledger_write_retry", event_id=event_id, error=type(exc).__name__, stage="send")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 async def _refuse(runtime: SendRuntime, message: RoutedMessage, token: str, error: str) -> tuple[None, Transition]:

@@ -10,7 +10,7 @@ import pytest
 import redis
 from scenario import Figures, chaos_config, lead
 
-from conftest import SMTP_USERS, account_toml
+from testbed import SMTP_USERS, account_toml
 from pipeline.config import load_config
 from pipeline.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.localredis import LocalRedis
@@ -73,12 +73,12 @@ def test_a_redis_restart_mid_run_loses_nothing_and_sends_nothing_twice(
             outcomes = status.outcomes(report.accepted)
         recipients = [m.rcpt_to[0] for m in smtp_server.wait_for(EVENTS, timeout=5)]
         figures.extra["workers_alive_at_end"] = sum(w.process is not None and w.process.poll() is None for w in workers)
+        figures.count(outcomes, recipients, client, started).report()
     finally:
         for w in workers:
             w.stop()
         for server in restarted:
             server.stop()
-    figures.count(outcomes, recipients, client, started).report()
 
     assert figures.extra["workers_alive_after_restart"] == 3 and figures.extra["workers_alive_at_end"] == 3
     assert figures.outcomes == {"sent": EVENTS}, figures

@@ -11,7 +11,7 @@ import pytest
 import redis
 from scenario import Figures, chaos_config, lead
 
-from conftest import SMTP_USERS, account_toml
+from testbed import SMTP_USERS, account_toml
 from pipeline.config import load_config
 from pipeline.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.status import StatusStore

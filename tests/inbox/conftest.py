@@ -100,9 +100,8 @@ service imap-login {{
 
     def start(self) -> Dovecot:
         assert DOVECOT is not None
-        self.process = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=open(self.root / "stderr.log", "ab")
-        )
+        with open(self.root / "stderr.log", "ab") as stderr:
+            self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=stderr)
         if not (wait_for_port("127.0.0.1", self.port, 15) and wait_for_port("127.0.0.1", self.tls_port, 15)):
             self.stop()
             raise RuntimeError(f"dovecot did not start: {self.log()}")
@@ -135,8 +134,8 @@ service imap-login {{
         return sum(1 for line in done.stdout.splitlines() if line.startswith(IMAP_USER))
 
     def log(self) -> str:
-        parts = [p.read_text(errors="replace")[-3000:] for p in (self.root / "dovecot.log", self.root / "stderr.log") if p.exists()]
-        return "\n".join(parts)
+        logs = (self.root / "dovecot.log", self.root / "stderr.log")
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in logs if p.exists())
 
     def client(self) -> imaplib.IMAP4:
         conn = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
@@ -218,7 +217,8 @@ from_email = "alpha@sender.example"
 ca_file = "{tls_files.ca_file}"
 imap = {{ {inline} }}
 """
-        return write_config(accounts=account, routes="", default="alpha", extra="[send]\nmessage_id_domain = \"mail.sender.example\"\n")
+        extra = '[send]\nmessage_id_domain = "mail.sender.example"\n'
+        return write_config(accounts=account, routes="", default="alpha", extra=extra)
 
     return write
 

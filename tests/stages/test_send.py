@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import account_toml
+from testbed import account_toml
 from pipeline.config import load_config
 from pipeline.context import StageContext, build_context
 from pipeline.devsmtp import DevSMTPServer, TLSFiles

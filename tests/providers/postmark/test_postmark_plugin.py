@@ -30,14 +30,6 @@ def test_stream_metadata_and_tag_headers_are_added(kit: Any) -> None:
     assert headers["X-PM-Tag"] == "spring"
 
 
-MIME_REFUSES_UNDERSCORE = pytest.mark.xfail(
-    strict=True,
-    reason="pipeline/mime.py refuses '_' in header names, which RFC 5322 allows (X-PM-Metadata-event_id); "
-    "remove this marker once mime.py accepts it",
-)
-
-
-@MIME_REFUSES_UNDERSCORE
 def test_metadata_headers_reach_the_wire(kit: Any) -> None:
     routed = kit.prepared(kit.account(provider="postmark"), event_id="lead-5")
     assert b"X-PM-Metadata-event_id: lead-5" in kit.wire(routed)
@@ -50,7 +42,6 @@ def test_a_refused_token_explains_the_server_token(kit: Any) -> None:
     assert any("Server API Token as both username and password" in hint for hint in report.hints)
 
 
-@MIME_REFUSES_UNDERSCORE
 def test_an_unconfirmed_sender_explains_sender_signatures(kit: Any) -> None:
     server = kit.server(data_reply=NO_SIGNATURE)
     report = kit.verify_on(server, provider="postmark", send_test="lead@example.com")

@@ -1,0 +1,26 @@
+"""Shared test data: the SMTP fixture's users and account TOML for them."""
+
+from __future__ import annotations
+
+SMTP_USERS = {"alpha": "alpha-secret-pw-1", "beta": "beta-secret-pw-2", "gamma": "gamma-secret-pw-3"}
+
+
+def account_toml(name: str, port: int, ca_file: str, *, security: str = "starttls", from_email: str | None = None,
+                 extra: str = "", per_second: float = 500) -> str:
+    return f"""
+[[accounts]]
+name = "{name}"
+host = "127.0.0.1"
+port = {port}
+security = "{security}"
+username = "{name}"
+password = "env:TEST_PW_{name.upper()}"
+from_email = "{from_email or f'{name}@sender.example'}"
+from_name = "{name.title()} Sender"
+reply_to = "replies-{name}@sender.example"
+ca_file = "{ca_file}"
+local_hostname = "test.localhost"
+timeout = 5
+limits = {{ per_second = {per_second} }}
+{extra}
+"""
