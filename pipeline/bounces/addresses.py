@@ -45,6 +45,12 @@ def clean(address: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
+def is_mailer_daemon(address: str) -> bool:
+    """The bounce software itself; postmaster@ or noreply@ can still be a failed recipient."""
+    local = address.split("@", 1)[0].lower()
+    return local.startswith(("mailer-daemon", "mail-daemon", "maildaemon", "mailerdaemon"))
+
+
 def is_daemon(address: str) -> bool:
     local = address.split("@", 1)[0].lower()
     return local in DAEMON_LOCALS or local.startswith(("mailer-daemon", "postmaster", "bounce"))

@@ -34,6 +34,8 @@ def classify(finding: Finding, family: Family | None) -> BouncedRecipient:
         reason = decide_reason(
             status=status, reply=reply, diagnostic=wide, command=command, action=finding.action, hint=wide_hint
         )
+    if reason == "on_hold" and not own.strip():
+        reason = "undefined"  # nothing the recipient's MTA said was left undecided (Sisimai's rule)
     code = status_class(status, reply) or (400 if finding.action == "delayed" else 500)
     kind = BounceKind.HARD if is_hard_bounce(reason, code) else BounceKind.SOFT
     if reason == "delivered":

@@ -10,6 +10,12 @@ from .addresses import first_address
 _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{1,60})\s*:\s?(.*)$")
 _RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
 _STATUS_FIELD_RE = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+_BLANK_LINES = re.compile(r"\n[ \t]*\n")
+# Fields that describe one recipient (RFC 3464 §2.3) even when written before its address.
+PER_RECIPIENT_FIELDS = frozenset(
+    {"action", "status", "diagnostic-code", "remote-mta", "last-attempt-date", "will-retry-until",
+     "final-log-id", "x-display-name", "x-supplementary-info"}
+)
 DSN_HINT_RE = re.compile(r"^(?:Final-Recipient|Original-Recipient|Reporting-MTA)\s*:", re.I | re.M)
 
 
@@ -33,6 +39,11 @@ class DeliveryStatus:
     recipients: list[DsnRecipient] = field(default_factory=list)
 
 
+def _paragraphs(text: str) -> list[list[tuple[str, str]]]:
+    """Field lists of the blank-line separated paragraphs."""
+    return [pairs for chunk in _BLANK_LINES.split(text) if (pairs := _fields(chunk.splitlines()))]
+
+
 def _fields(lines: list[str]) -> list[tuple[str, str]]:
     """Field lines with folded continuations joined."""
     pairs: list[tuple[str, str]] = []
@@ -48,21 +59,35 @@ def _fields(lines: list[str]) -> list[tuple[str, str]]:
 
 
 def parse_delivery_status(text: str) -> DeliveryStatus:
-    """Read blocks; a new recipient starts at each Final-Recipient (blank lines optional)."""
+    """Read blocks; a new recipient starts at each Final-Recipient (blank lines optional).
+
+    Per-recipient fields written before the recipient's address in the same paragraph
+    (Facebook, MessageLabs, Oracle put Action/Status/Diagnostic-Code first) belong to it.
+    """
     result = DeliveryStatus()
-    current: dict[str, str] | None = None
     blocks: list[dict[str, str]] = []
-    for name, value in _fields((text or "").splitlines()):
-        starts_recipient = name == "final-recipient" or (
-            name == "original-recipient" and (current is None or "original-recipient" in current)
-        )
-        if starts_recipient and (current is None or name in current or "final-recipient" in current):
-            current = {}
-            blocks.append(current)
-        if current is None:
-            result.per_message.setdefault(name, value)
-            continue
-        current.setdefault(name, value)
+    for paragraph in _paragraphs(text or ""):
+        current: dict[str, str] | None = None
+        leading: dict[str, str] = {}
+        for name, value in paragraph:
+            starts_recipient = name == "final-recipient" or (
+                name == "original-recipient" and (current is None or "original-recipient" in current)
+            )
+            if starts_recipient and (current is None or name in current or "final-recipient" in current):
+                current = {} if current is not None else leading
+                leading = {}
+                blocks.append(current)
+            if current is None:
+                if name in PER_RECIPIENT_FIELDS:
+                    leading.setdefault(name, value)
+                else:
+                    result.per_message.setdefault(name, value)
+                continue
+            current.setdefault(name, value)
+        # a recipient's fields cut off from its address by a stray blank line
+        spill = blocks[-1] if blocks else result.per_message
+        for name, value in leading.items():
+            spill.setdefault(name, value)
     for block in blocks:
         recipient = _recipient(block, result.per_message)
         if recipient:

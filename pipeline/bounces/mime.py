@@ -79,12 +79,19 @@ def load_message(raw: bytes | str | Message) -> Message:
 
 
 def decode_header_value(value: object) -> str:
-    text = value if isinstance(value, str) else str(value or "")
+    text = _undo_surrogates(value if isinstance(value, str) else str(value or ""))
     try:
         decoded = str(make_header(decode_header(text)))
     except Exception:
         decoded = text
     return " ".join(decoded.split())
+
+
+def _undo_surrogates(text: str) -> str:
+    """Raw 8-bit header bytes arrive as surrogate escapes; read them as UTF-8 (else Latin-1)."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    return decode_bytes(text.encode("utf-8", "surrogateescape"), None)
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
@@ -167,7 +174,7 @@ def html_to_text(markup: str) -> str:
 def build_view(message: Message) -> MailView:
     view = MailView(message=message)
     try:
-        for key, value in message.items():
+        for key, value in message.raw_items():  # raw: 8-bit bytes kept as surrogates, not U+FFFD
             view.headers.setdefault(key.lower(), []).append(decode_header_value(value))
     except Exception:
         pass

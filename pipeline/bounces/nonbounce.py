@@ -37,7 +37,9 @@ BOUNCE_SUBJECT = re.compile(
     r"warning: could not send|mail could not be delivered|message (?:not delivered|delivery failure|delivery has failed)|"
     r"permanent delivery failure|unzustellbar|nicht zustellbar|non remis|non recapitabile|onbestelbaar|"
     r"no entregado|no se pudo entregar|unable to deliver|mail system error|returned to sender|bounced mail|"
-    r"notice: mail delivery status|message delivery failure|delivery notification|mail failure",
+    r"notice: mail delivery status|message delivery failure|delivery notification|mail failure|"
+    r"配信できません|配送できません|配信エラー|配信に失敗|送信できませんでした|届きませんでした|"
+    r"недоставленное сообщение|не доставлено|mensagem n.o entregue|n.o foi poss.vel entregar|impossibile consegnare",
     re.I,
 )
 DAEMON_SENDER = re.compile(

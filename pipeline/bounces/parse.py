@@ -10,6 +10,7 @@ from .classify import classify
 from .collect import Collected, collect, original_recipient
 from .families import detect
 from .families.ses import SES, kind_of, load_notification, message_id
+from .forwarded import inline_forwards
 from .mime import MailView, build_view, load_message
 from .nonbounce import autoreply_address, bounce_evidence, feedback_addresses, is_autoreply, is_feedback
 from .report import BounceCategory, BouncedRecipient, BounceKind, BounceReport
@@ -87,7 +88,7 @@ def _nested(view: MailView, depth: int) -> BounceReport | None:
     """A bounce forwarded as an attachment (message/rfc822) is read from inside."""
     if depth >= MAX_NESTING:
         return None
-    for original in view.originals[:3]:
+    for original in [*view.originals[:3], *inline_forwards(view)]:
         inner = _parse(original, depth + 1)
         if inner.is_bounce or inner.category in (BounceCategory.FEEDBACK, BounceCategory.DELIVERED):
             return inner
@@ -154,4 +155,5 @@ def original_message_id(view: MailView) -> str | None:
         match = _MESSAGE_ID.search(text, len(region)) or _MESSAGE_ID.search(text)
         if match:
             return match.group(1)
-    return None
+    in_reply_to = _ANGLE_ID.search(view.header("in-reply-to"))  # Exchange, Gmail, James answer "in reply to" it
+    return in_reply_to.group(0) if in_reply_to else None

@@ -11,7 +11,7 @@ import re
 PATTERNS: dict[str, tuple[str, ...]] = {
     "mailbox_full": (
         r"mailbox (?:is )?(?:full|over ?quota|quota)",
-        r"mailbox.{0,40}(?:exceed|over) .{0,30}(?:quota|limit|size|storage)",
+        r"mailbox.{0,40}(?:exceed(?:s|ed)?|over) .{0,30}(?:quota|limit|size|storage)",
         r"(?:quota|storage) (?:has been |was )?exceeded",
         r"(?:over|exceeds?|exceeded|reached) (?:the |his |her |their |its |disk |mailbox |storage )*quota",
         r"over ?quota|quota ?(?:violation|full|exceed)",
@@ -110,7 +110,9 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"rfc ?(?:2822|5322|822) (?:violation|non-?compliant)|does not comply with rfc",
     ),
     "bad_reputation": (
-        r"reputation|poor email reputation|temporarily rate limited due to ip reputation",
+        r"(?:poor|bad|low|negative) (?:[\w/'-]+ ){0,3}reputation|reputation (?:score|problems?|issues?|is too low)",
+        r"(?:ip|domain|sender|sending) (?:address )?reputation|due to (?:the )?reputation",
+        r"temporarily rate limited due to ip reputation",
         r"unexpected volume or user complaints",
     ),
     "content_error": (
@@ -126,6 +128,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"(?:mail|envelope) from (?:not owned|rejected)|from: domain is invalid|null sender is not allowed",
         r"empty envelope senders? not allowed|returned mail not accepted here|batv|bogus mail from",
         r"administrative prohibition|not allowed to post to this mailing list|sender is in my black list",
+        r"(?:do|may) not have permission to post|not (?:a )?member of (?:the|this) (?:group|list)",
         r"your email address has been blacklisted|this server does not accept mail from",
         r"access denied \(sender blacklisted\)|access denied \(in reply to mail from command\)",
         r"message rejected: email address is not verified|senderfilterconfig|not a registered gateway user",
@@ -155,10 +158,11 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"mail score \(|this message scored .{0,20} points",
     ),
     "speeding": (
-        r"please try again slower|temporarily rate limited|receiving mail at a rate",
-        r"sending (?:too fast|at a rate)|rate of (?:incoming|unsolicited)|unusual rate",
-        r"rate ?limit(?:ed|ing)?|rate exceeded|too many (?:messages|mails|emails) (?:in|per|from)",
-        r"(?:throttl(?:ed|ing)|4\.7\.28)",
+        r"please try again slower|receiving mail at a rate|sending (?:too fast|at a rate)",
+    ),
+    "rate_limited": (
+        r"temporarily rate limited|rate ?limit(?:ed|ing)?\b|rate exceeded|unusual rate|rate of (?:incoming|unsolicited)",
+        r"too many (?:messages|mails|emails) (?:in|per|from)|throttl(?:ed|ing)\b|4\.7\.28",
     ),
     "too_many_conn": (
         r"too many (?:connections|concurrent|sessions|smtp sessions|errors from your ip|recipients)",
@@ -189,7 +193,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     ),
     "system_error": (
         r"system error|local error|internal (?:server )?error|server configuration error|config(?:uration)? error",
-        r"mail (?:forwarding )?loop|loops back to myself|aliasing/forwarding loop|it would create a mail loop",
+        r"loops back to myself|aliasing/forwarding loop|it would create a mail loop",
         r"queue file write error|temporary (?:local )?problem|timeout waiting for input|interrupted system call",
         r"service (?:currently )?unavailable|remote server is misconfigured|could not load drd|transaction failed",
         r"unable to (?:connect|deliver).{0,20}daemon|delivery to (?:file|pipe) forbidden|local delivery failed",
@@ -199,7 +203,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"host name lookup failure|host not found, try again|name server reply|no route to host",
         r"host is unreachable|too many hops|hop count exceeded|routing loop|message probably in a routing loop",
         r"unable to resolve route|dns (?:records|lookup|error|failure)|could not connect and send",
-        r"network (?:error|is unreachable)|mxloopback|loop detected|maximum forwarding loop",
+        r"network (?:error|is unreachable)|mxloopback|loop detected|maximum forwarding loop|mail (?:forwarding )?loop",
     ),
     "system_full": (r"mail system full|system (?:storage|disk) (?:is )?full|exceeded storage allocation \(system\)",),
     "not_accept": (

@@ -101,7 +101,7 @@ def _rejected(e: Evidence) -> bool:
 
 def _host_unknown(e: Evidence) -> bool:
     if e.coded == "host_unknown":
-        return not matches("network_error", e.text)
+        return matches("host_unknown", e.text) or not matches("network_error", e.text)
     return matches("host_unknown", e.text)
 
 
@@ -127,6 +127,8 @@ FIRST_TIER: tuple[tuple[str, Probe], ...] = (
     ("content_error", lambda e: not matches("spam_detected", e.text) and _coded_or_text("content_error")(e)),
     ("rejected", _rejected),
     ("host_unknown", _host_unknown),
+    ("virus_detected", lambda e: e.command not in _BEFORE_DATA and matches("virus_detected", e.text)),
+    ("rate_limited", _coded_or_text("rate_limited")),
     ("spam_detected", _spam),
     ("speeding", _text("speeding")),
     ("too_many_conn", _coded_or_text("too_many_conn")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .addresses import ADDR, clean, find_addresses, is_daemon
+from .addresses import ADDR, clean, find_addresses, is_daemon, is_mailer_daemon
 from .families.base import Family, compiled
 from .findings import Finding
 
@@ -42,6 +42,10 @@ STRONG_LINES: tuple[str, ...] = (
     rf"^\s*(?:.{{0,40}}smtp=)?(?P<addr>{ADDR})\s+on\s+\S.*$",
     # GroupWise and others:  user@example.jp (user not found)
     rf"^\s*<?(?P<addr>{ADDR})>?\s+\((?P<diag>[^()]*[A-Za-z][^()]*)\)\s*\.?\s*$",
+    # Mail2000 and others:  user@example.jp [User unknown]
+    rf"^\s*<?(?P<addr>{ADDR})>?\s+\[(?P<diag>[^\[\]]*[A-Za-z]{{3}}[^\[\]]*)\]\s*\.?\s*$",
+    # transcripts that echo the command:  Sent <<< RCPT TO:<user@example.jp>
+    rf"^\s*(?:sent\s*)?(?:<<<|>>>)\s*rcpt to:\s*<?(?P<addr>{ADDR})>?\s*$",
     # labelled:  Recipient: [SMTP:user@example.jp]  /  Failed Recipient: user@example.jp
     rf"^\s*(?:failed |bad |invalid |unknown |original |final )?(?:recipient(?:s|\(s\))?(?: address)?|rcpt(?: to)?|"
     rf"addressee|address|e-?mail address|destinataire|empf.nger|destinatario|adresse)\s*:\s*"
@@ -114,8 +118,11 @@ def _sender_mentions(region: str) -> set[str]:
     return found
 
 
-def _usable(address: str, excluded: set[str]) -> bool:
-    return bool(address) and address.lower() not in excluded and not is_daemon(address)
+def _usable(address: str, excluded: set[str], listed: bool = False) -> bool:
+    """`listed`: the address stands where a recipient line puts it, so postmaster@ is a recipient too."""
+    if not address or address.lower() in excluded:
+        return False
+    return not (is_mailer_daemon(address) if listed else is_daemon(address))
 
 
 def _scan_lines(region: str, patterns: tuple[re.Pattern[str], ...], excluded: set[str], before: bool) -> list[Finding]:
@@ -127,7 +134,7 @@ def _scan_lines(region: str, patterns: tuple[re.Pattern[str], ...], excluded: se
     for line in region.splitlines():
         match = next((m for m in (p.match(line) for p in patterns) if m), None)
         address = clean(match.group("addr")) if match else ""
-        if match and _usable(address, excluded):
+        if match and _usable(address, excluded, listed=True):
             finding = by_address.get(address.lower())
             if finding is None:
                 finding = Finding(address=address)

@@ -50,7 +50,7 @@ APACHEJAMES = Family(
         Marker("body", r"^\s*message details:", 1),
         Marker("received", r"james", 1),
     ),
-    begin=(r"^\s*message details:",),
+    begin=(r"^\s*error:", r"^\s*error message below:", r"^\s*message details:"),
 )
 
 DRAGONFLY = Family(
