@@ -9,19 +9,29 @@ from typing import Any
 import dramatiq
 
 from . import journey, runtime
+from .context import StageContext
 from .enqueue import actor_name, decode_payload, queue_name
 from .stages import classify, rate_limit, render, route, send
-from .stages.batch import run_batch, run_batch_async
+from .stages.batch import poison, run_batch, run_batch_async
 from .sweeper import record_progress
 
 # Infrastructure failures (Redis down) raise out of the actor: Dramatiq retries the whole batch.
 RETRY_OPTIONS: dict[str, Any] = {"max_retries": 1000, "min_backoff": 500, "max_backoff": 30_000}
 
 
+def _items(stage: str, message: Any, ctx: StageContext) -> list[str]:
+    """A broker message without an items list is dead-lettered once, never retried."""
+    try:
+        return decode_payload(message)
+    except (ValueError, AttributeError) as exc:
+        poison(stage, repr(message)[:20_000], exc, ctx)
+        return []
+
+
 def _sync_actor(stage: str, module: ModuleType) -> Callable[[dict[str, Any]], None]:
     def run(message: dict[str, Any]) -> None:
         ctx = runtime.context()
-        items = decode_payload(message)
+        items = _items(stage, message, ctx)
         with journey.observe(stage, len(items), module.decode) as observed:
             forwards = run_batch(stage, items, observed.decode, module.handle, ctx)
             runtime.enqueuer().forward(forwards)
@@ -37,7 +47,7 @@ async def _send(message: dict[str, Any]) -> None:
     async def handle(messages: list[Any]) -> list[Any]:
         return await send.handle(messages, send_rt)
 
-    items = decode_payload(message)
+    items = _items("send", message, send_rt.ctx)
     with journey.observe("send", len(items), send.decode) as observed:
         forwards = await run_batch_async("send", items, observed.decode, handle, send_rt.ctx)
         runtime.enqueuer().forward(forwards)

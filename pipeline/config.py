@@ -160,6 +160,9 @@ class RateLimitConfig(_Section):
     providers: dict[str, Limits] = Field(default_factory=dict)  # shared by all accounts of the provider
     domains: dict[str, Limits] = Field(default_factory=dict)  # per recipient domain, across all accounts
     paused_recheck: float = Field(default=30.0, gt=0, le=86_400)  # how often waiting mail re-checks paused accounts
+    # Slots are spaced this fraction wider than the limit, so network and scheduling jitter between our
+    # clock and the provider's does not push its own count over; the send-time gate is exact.
+    headroom: float = Field(default=0.05, ge=0, le=0.5)
 
     @field_validator("timezone")
     @classmethod

@@ -229,7 +229,7 @@ def metrics_registry(config: Config) -> CollectorRegistry:
     directory = multiprocess_dir()
     if directory:
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=directory)
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     else:
         registry = CollectorRegistry()
         registry.register(_Forward(REGISTRY))

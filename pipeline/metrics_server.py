@@ -52,7 +52,7 @@ def reap_dead_processes(directory: str) -> None:
     for name in os.listdir(directory):
         match = _LIVE_FILE.match(name)
         if match and not _alive(int(match.group(1))):
-            multiprocess.mark_process_dead(int(match.group(1)), directory)
+            multiprocess.mark_process_dead(int(match.group(1)), directory)  # type: ignore[no-untyped-call]
 
 
 def _alive(pid: int) -> bool:

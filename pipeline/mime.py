@@ -12,7 +12,7 @@ from email.utils import format_datetime, localtime
 from email_validator import EmailNotValidError, validate_email
 
 from .errors import HeaderInjection, MailpipeError, MessageTooLarge
-from .models import RoutedMessage
+from .models import RoutedMessage, has_line_break
 
 # refold_source="none": an ASCII header set raw (set_raw) goes out as written; refolding would turn a
 # long unbroken URL (List-Unsubscribe) into RFC 2047 encoded words that no client can use.
@@ -33,8 +33,8 @@ def message_id_for(tenant: str, event_id: str, domain: str) -> str:
 
 
 def _clean(value: str, name: str) -> str:
-    if "\r" in value or "\n" in value or "\x00" in value:
-        raise HeaderInjection(f"header {name} contains CR, LF or NUL")
+    if has_line_break(value):
+        raise HeaderInjection(f"header {name} contains CR, LF, NUL or another line-break character")
     return value
 
 

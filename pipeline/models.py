@@ -16,13 +16,19 @@ MAX_FIELD_CHARS = 998  # RFC 5322 line limit: no single header value may exceed 
 MAX_BODY_CHARS = 512_000
 MAX_DATA_BYTES = 64_000
 MAX_EVENT_BYTES = 1_000_000
-_FORBIDDEN_HEADER_CHARS = ("\r", "\n", "\x00")
+# CR, LF, NUL, and what Python's email package also splits lines at (str.splitlines): VT, FF,
+# FS/GS/RS, NEL, LINE and PARAGRAPH SEPARATOR.
+FORBIDDEN_HEADER_CHARS = frozenset("\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def has_line_break(value: str) -> bool:
+    return not FORBIDDEN_HEADER_CHARS.isdisjoint(value)
 
 
 def check_header_value(value: str, field: str) -> str:
-    """Refuse CR, LF and NUL: they would let lead data inject SMTP headers."""
-    if any(ch in value for ch in _FORBIDDEN_HEADER_CHARS):
-        raise ValueError(f"{field} must not contain CR, LF or NUL characters")
+    """Refuse CR, LF, NUL and other line breaks: they would let lead data inject SMTP headers."""
+    if has_line_break(value):
+        raise ValueError(f"{field} must not contain CR, LF, NUL or other line-break characters")
     return value
 
 

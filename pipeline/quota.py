@@ -141,7 +141,8 @@ class GateResult:
 
 
 # KEYS[1] account state hash; per scope: its per-second log, then its counters
-# ARGV: now ('' = the Redis server's clock, shared by every host), member, nscopes; per scope: per_second (0 none), use_factor, ncounters; per counter: cap (-1 none), ttl
+# ARGV: now ('' = the Redis server's clock, shared by every host), member, nscopes;
+#       per scope: per_second (0 none), use_factor, ncounters; per counter: cap (-1 none), ttl
 _TAKE = (
     """
 local now = tonumber(ARGV[1])
@@ -193,7 +194,6 @@ end
 for _, p in ipairs(plan) do
   if p[1] == 'log' then
     redis.call('ZADD', p[2], now, ARGV[2])
-    redis.call('RPUSH', 'debug:gate', string.format('%.6f', now))
     redis.call('PEXPIRE', p[2], math.ceil(p[3] * 1000) + 1000)
   else
     redis.call('INCR', p[2])

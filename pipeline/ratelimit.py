@@ -12,7 +12,8 @@ Slots are reserved at most HORIZON seconds ahead; a message further out is told 
 rate_limit shortly before its estimated turn (unreserved), so a back-off or a pause takes effect
 within HORIZON seconds and the broker never holds hours of delayed sends. Nobody sleeps: the
 caller forwards each message with its delay. The hard guarantee is re-checked at send time
-(quota.SendGate).
+(quota.SendGate); `rate_limit.headroom` (5% by default) spaces slots slightly wider than the limit
+so timing jitter between here and the provider's own clock does not push its count over.
 """
 
 from __future__ import annotations
@@ -139,8 +140,10 @@ class RateLimiter:
         scope = Scope("account", account.name, account.limits)
         return [slot.delay for slot in self.reserve_slots([[scope]] * count, now)]
 
-    def reserve_slots(self, requests: list[list[Scope]], now: float) -> list[Slot]:
-        """One slot per message; each message lists its scopes (the account first)."""
+    def reserve_slots(self, requests: list[list[Scope]], now: float, *, headroom: float = 0.0) -> list[Slot]:
+        """One slot per message; each message lists its scopes (the account first).
+
+        `headroom` widens every interval by that fraction (rate_limit.headroom)."""
         if not requests:
             return []
         scope_index: dict[str, int] = {}
@@ -156,7 +159,7 @@ class RateLimiter:
         script_keys += [keys.account_state(self.tenant, s.name) for s in accounts]
         args: list[float | int] = [now, self.horizon, DEFER_QUANTUM, len(scopes)]
         for scope in scopes:
-            args += [interval(scope.limits), state_index.get(scope.key, 0)]
+            args += [interval(scope.limits) * (1 + headroom), state_index.get(scope.key, 0)]
         args.append(len(requests))
         for message_scopes in requests:
             args += [random.uniform(0, self.jitter) if self.jitter else 0.0, len(message_scopes)]

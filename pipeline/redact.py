@@ -12,6 +12,7 @@ Long values are cut to a bound so an untrusted payload cannot flood a log line.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import threading
 from collections.abc import Mapping, MutableMapping
@@ -23,6 +24,7 @@ MAX_VALUE_CHARS = 4_000
 MAX_EXCEPTION_CHARS = 16_000
 MAX_DEPTH = 4
 
+_OWN_KEYS = frozenset({"timestamp", "level", "logger"})  # set by our own processors, never input
 _SECRET_KEYS = frozenset({"authorization", "auth", "credentials", "proxy_authorization", "cookie", "set_cookie"})
 _SECRET_KEY_SUFFIXES = ("password", "passwd", "passphrase", "secret", "token", "api_key", "apikey", "private_key", "access_key")
 
@@ -95,6 +97,7 @@ def redact_text(text: str, limit: int = MAX_VALUE_CHARS) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     name = key.lower().replace("-", "_")
     return name in _SECRET_KEYS or name.endswith(_SECRET_KEY_SUFFIXES)
@@ -119,9 +122,13 @@ def redact_value(value: Any, depth: int = 0, limit: int = MAX_VALUE_CHARS) -> An
 def redact_event(_logger: object, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: place it after `format_exc_info`, just before the renderer."""
     for key, value in event_dict.items():
+        if key in _OWN_KEYS:
+            continue
         if is_secret_key(key) and value not in (None, "", False):
             event_dict[key] = REDACTED
         elif isinstance(value, str):
+            if len(value) < MIN_SECRET_CHARS:
+                continue
             event_dict[key] = redact_text(value, MAX_EXCEPTION_CHARS if key == "exception" else MAX_VALUE_CHARS)
         elif value is not None and not isinstance(value, (bool, int, float)):
             event_dict[key] = redact_value(value)

@@ -142,12 +142,15 @@ class AccountPool:
             client, reused = await self._acquire()
         except _Phase as exc:
             return SendReply(account=name, code=exc.code, text=str(exc), error=exc.kind)
-        if smtputf8 and not client.supports_extension("smtputf8"):
-            self._release(client)
-            raise SmtpUtf8Unsupported(f"account {name}: the address is not ASCII and the server does not offer SMTPUTF8")
         options, encoding = (["SMTPUTF8"], "utf-8") if smtputf8 else ([], "ascii")
         phase = "mail"
         try:
+            if smtputf8:
+                if client.is_ehlo_or_helo_needed:
+                    await client.ehlo()
+                if not client.supports_extension("smtputf8"):
+                    self._release(client)
+                    raise SmtpUtf8Unsupported(f"account {name}: the address is not ASCII and the server does not offer SMTPUTF8")
             await client.mail(sender, options=options, encoding=encoding)
             phase = "rcpt"
             await client.rcpt(recipient, encoding=encoding)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis
 
@@ -102,7 +103,7 @@ def queue_depths(client: redis.Redis, namespace: str, now: float | None = None) 
 
 def workers_seen(client: redis.Redis, namespace: str, heartbeat_timeout_ms: int, now: float | None = None) -> list[WorkerSeen]:
     now_ms = (now if now is not None else time.time()) * 1000
-    rows = client.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True)
+    rows: list[tuple[bytes, float]] = cast(Any, client.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True))
     return [
         WorkerSeen(member.decode(), score / 1000, now_ms - score < heartbeat_timeout_ms)
         for member, score in rows
@@ -149,7 +150,8 @@ def accounts(client: redis.Redis, config: Config, limits: dict[str, Limits], now
 
 
 def totals(client: redis.Redis) -> Totals:
-    tenants = sorted(t.decode() for t in client.smembers(keys.tenants())) or ["default"]
+    members: set[bytes] = cast(Any, client.smembers(keys.tenants()))
+    tenants = sorted(t.decode() for t in members) or ["default"]
     pipe = client.pipeline(transaction=False)
     for tenant in tenants:
         pipe.hgetall(keys.outcome_counts(tenant))
@@ -176,7 +178,9 @@ def recent_outcomes(
     counts: Counter[str] = Counter()
     read = 0
     while read < max_entries:
-        entries = client.xrange(keys.events_stream(tenant), min=start, max="+", count=min(_STREAM_CHUNK, max_entries - read))
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = cast(
+            Any, client.xrange(keys.events_stream(tenant), min=start, max="+", count=min(_STREAM_CHUNK, max_entries - read))
+        )
         if not entries:
             return counts, False
         for _, fields in entries:

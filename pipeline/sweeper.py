@@ -41,8 +41,10 @@ log = structlog.get_logger("mailpipe.sweeper")
 # (models nest it first), dumped as "event_id":…,"tenant":… in field order.
 _IDENTITY = re.compile(r'"event_id":"((?:[^"\\]|\\.)*)","tenant":"([A-Za-z0-9_.-]{1,64})"')
 
-# KEYS: pending zset, event hash, outcome counts. ARGV: event_id, cutoff, now.
+# KEYS: pending zset, event hash, outcome counts. ARGV: event_id, cutoff, now, stalled_after.
 # Returns the event JSON to re-drive, or false (not stalled any more, final, or unknown).
+# The n-th re-drive of one event waits stalled_after * 2^(n-1) (capped at 64 times) before the next:
+# on an overloaded pipeline re-drives must not pile up faster than the copies can move.
 _CLAIM_STALLED = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
@@ -51,8 +53,9 @@ if not event or redis.call('HEXISTS', KEYS[2], 'outcome') == 1 then
   redis.call('ZREM', KEYS[1], ARGV[1])
   return false
 end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-redis.call('HINCRBY', KEYS[2], 'redriven', 1)
+local n = redis.call('HINCRBY', KEYS[2], 'redriven', 1)
+local wait = tonumber(ARGV[4]) * (math.min(2 ^ (n - 1), 64) - 1)
+redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + wait, ARGV[1])
 redis.call('HINCRBY', KEYS[3], 'redriven', 1)
 return event
 """
@@ -94,17 +97,18 @@ def sweep(ctx: StageContext, enqueuer: Enqueuer, *, stalled_after: float, limit:
     report = SweepReport()
     claim = ctx.redis.register_script(_CLAIM_STALLED)
     for raw_tenant in sorted(ctx.redis.smembers(keys.tenants())):
-        tenant = raw_tenant.decode()
+        tenant = raw_tenant.decode() if isinstance(raw_tenant, bytes) else str(raw_tenant)
         now = ctx.clock()
-        stalled = ctx.status.stalled(tenant, stalled_after, limit=limit - report.looked_at)
+        found = ctx.redis.zrangebyscore(keys.pending(tenant), "-inf", now - stalled_after, start=0, num=limit - report.looked_at)
+        stalled = [i.decode() if isinstance(i, bytes) else str(i) for i in found]
         report.looked_at += len(stalled)
         events: list[str] = []
         ids: list[str] = []
         for event_id in stalled:
             keys_ = [keys.pending(tenant), keys.event(tenant, event_id), keys.outcome_counts(tenant)]
-            event = claim(keys=keys_, args=[event_id, now - stalled_after, now])
+            event = claim(keys=keys_, args=[event_id, now - stalled_after, now, stalled_after])
             if event:
-                events.append(event.decode())
+                events.append(event.decode() if isinstance(event, bytes) else str(event))
                 ids.append(event_id)
         for start in range(0, len(events), enqueuer.batch_size):
             enqueuer.send("render", events[start : start + enqueuer.batch_size])

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 import typer
+from eventually import eventually, wait_until_final
+from testbed import SMTP_USERS, account_toml
 from typer.testing import CliRunner
 
-from testbed import SMTP_USERS, account_toml
-from eventually import eventually, wait_until_final
 from pipeline import keys
 from pipeline.cli.account_control import register
 from pipeline.config import load_config
@@ -52,7 +52,8 @@ def accounts(smtp_server: DevSMTPServer, tls_files: TLSFiles, **limits: str) -> 
 
 
 def lead(i: int, prefix: str, **fields: str) -> dict[str, object]:
-    return {"event_id": f"{prefix}-{i:04d}", "to": f"{prefix}{i}@receiver.example", "subject": f"Hi {i}", "text": "Hello.", **fields}
+    address = f"{prefix}{i}@receiver.example"
+    return {"event_id": f"{prefix}-{i:04d}", "to": address, "subject": f"Hi {i}", "text": "Hello.", **fields}
 
 
 def max_in_any_window(times: list[float], window: float = 1.0) -> int:
@@ -83,23 +84,14 @@ def test_four_worker_processes_hold_an_account_to_twenty_per_second(
 
     started = time.time()
     report = Submitter(load_config(path)).submit([lead(i, "rate", list="nordics") for i in range(400)])
-    outcomes = wait_until_final(StatusStore(redis_client), report.accepted, timeout=90)
-    received = [m for m in smtp_server.wait_for(400, timeout=10) if m.auth_user == "alpha"]
+    smtp_server.wait_for(400, timeout=90)  # cheap polling: the server's thread keeps its timing
+    outcomes = wait_until_final(StatusStore(redis_client), report.accepted, timeout=30)
+    received = [m for m in smtp_server.snapshot() if m.auth_user == "alpha"]
 
     assert Counter(outcomes.values()) == {"sent": 400} and len(received) == 400
     times = [m.at for m in received]
     peak = max_in_any_window(times)
     run = max(times) - started
-    sender = [float(redis_client.hget(keys.ledger("default", e), "at") or 0) for e in report.accepted]
-    print("\nsender-side (commit before DATA) peak", max_in_any_window(sender))
-    gate = [float(x) for x in redis_client.lrange("debug:gate", 0, -1)]
-    print("gate peak", max_in_any_window(gate), len(gate))
-    import statistics
-    lags = [tuple(map(float, x.decode().split(","))) for x in redis_client.lrange("debug:lag", 0, -1)]
-    lags = [lg for lg in lags if lg[0] > started]
-    a = sorted(c - g for g, c, d in lags); b = sorted(d - c for g, c, d in lags)
-    print("gate->commit p50/p90/max", a[len(a)//2], a[int(len(a)*.9)], a[-1], "commit->done", b[len(b)//2], b[int(len(b)*.9)], b[-1])
-    print("gatepy peak", max_in_any_window([lg[0] for lg in lags]))
     record_property("max_per_1s_window", peak)
     record_property("run_seconds", round(run, 2))
     record_property("span_seconds", round(max(times) - min(times), 2))
@@ -186,7 +178,8 @@ def test_a_throttling_server_slows_the_account_below_its_limit_and_every_message
     record_property("throttles", len(throttled))
     record_property("tail_max_per_1s_window", peak_tail)
     print(f"\nthrottling server: {len(throttled)} x 454, last at +{max(throttled) - received[0].at:.1f} s, "
-          f"run {received[-1].at - received[0].at:.1f} s, effective {rows['alpha']['effective_rate']:.1f}/s, tail peak {peak_tail}/s")
+          f"run {received[-1].at - received[0].at:.1f} s, effective {rows['alpha']['effective_rate']:.1f}/s, "
+          f"tail peak {peak_tail}/s")
     assert peak_tail <= 10
 
 

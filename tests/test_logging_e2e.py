@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from testbed import SMTP_USERS
 from eventually import eventually, wait_until_final
 from metrics_scrape import free_port, parse, scrape_text, value
+from testbed import SMTP_USERS
 
 from pipeline.config import load_config
 from pipeline.devsmtp import DevSMTPServer

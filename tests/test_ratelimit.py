@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from pipeline.config import ResolvedAccount
@@ -62,7 +64,7 @@ def test_jitter_only_lengthens_the_gaps(ctx: StageContext) -> None:
     limiter = RateLimiter(ctx.redis, jitter_ms=200)
     account = with_limits(ctx, "alpha", per_second=10)
     delays = limiter.reserve(account, 6, now=1000.0)
-    gaps = [b - a for a, b in zip(delays, delays[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(delays)]
     assert all(0.1 - 1e-6 <= g <= 0.3 + 1e-6 for g in gaps)
     assert len({round(g, 4) for g in gaps}) > 1
 

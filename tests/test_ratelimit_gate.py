@@ -45,7 +45,9 @@ def test_the_per_second_log_admits_the_rate_in_any_second_and_names_when_to_retr
     assert results[5].until == pytest.approx(NOW + 1.0)
 
 
-def test_a_daily_cap_is_taken_at_send_time_and_resets_at_midnight_in_the_configured_zone(ctx: StageContext, redis_url: str) -> None:
+def test_a_daily_cap_is_taken_at_send_time_and_resets_at_midnight_in_the_configured_zone(
+    ctx: StageContext, redis_url: str
+) -> None:
     zone = "America/New_York"
     limits = RateLimitConfig(timezone=zone)
     capped = account(ctx, per_day=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import redis
@@ -35,8 +36,8 @@ def test_reserved_slots_never_go_back_are_spaced_by_the_interval_and_fill_no_win
                 assert slot.delay > 0  # comes back later, never sent now
     interval = 1 / rate
     tolerance = 2e-6  # slots are stored with microsecond precision
-    assert all(b >= a - tolerance for a, b in zip(slots, slots[1:], strict=False))
-    assert all(b - a >= interval - tolerance for a, b in zip(slots, slots[1:], strict=False))
+    assert all(b >= a - tolerance for a, b in itertools.pairwise(slots))
+    assert all(b - a >= interval - tolerance for a, b in itertools.pairwise(slots))
     for window in (1.0, interval * 7.5, 10.0):
         end = 0
         for start, at in enumerate(slots):

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from testbed import SMTP_USERS, account_toml
+
 from pipeline.config import load_config
 from pipeline.context import StageContext, build_context
 from pipeline.devsmtp import DevSMTPServer, TLSFiles
@@ -37,7 +37,8 @@ strategy = "{strategy}"
 
 
 def request(i: int) -> RouteRequest:
-    event = LeadEvent.model_validate({"event_id": f"r{i}", "to": f"l{i}@receiver.example", "subject": "s", "text": "t", "campaign": "pool"})
+    fields = {"event_id": f"r{i}", "to": f"l{i}@receiver.example", "subject": "s", "text": "t", "campaign": "pool"}
+    event = LeadEvent.model_validate(fields)
     return RouteRequest(message=RenderedMessage(event=event, subject="s", text="t", message_id=f"<r{i}@x>"))
 
 
@@ -77,8 +78,11 @@ def test_an_account_at_its_daily_cap_is_skipped(write_config, smtp_server, tls_f
     assert picks(ctx, 6) == {"beta": 6}
 
 
-def test_when_every_account_is_at_its_cap_the_message_waits_until_the_earliest_reset(write_config, smtp_server, tls_files) -> None:  # type: ignore[no-untyped-def]
-    ctx = pool_ctx(write_config, smtp_server, tls_files, "least_used_today", per_day=5, extra='[rate_limit]\ntimezone = "Asia/Tokyo"\n')
+def test_when_every_account_is_at_its_cap_the_message_waits_until_the_earliest_reset(  # type: ignore[no-untyped-def]
+    write_config, smtp_server, tls_files
+) -> None:
+    tokyo = '[rate_limit]\ntimezone = "Asia/Tokyo"\n'
+    ctx = pool_ctx(write_config, smtp_server, tls_files, "least_used_today", per_day=5, extra=tokyo)
     use(ctx, "alpha", 5)
     use(ctx, "beta", 5)
     now = time.time()

@@ -40,12 +40,14 @@ def test_status_shows_queue_depth_and_oldest_age_workers_account_health_and_last
     Enqueuer(broker)
     old_message_on(broker, "mailpipe.send", age=300)
     old_message_on(broker, "mailpipe.send", age=5)
-    redis_client.zadd(f"{config.broker.namespace}:__heartbeats__", {"w-alive": time.time() * 1000, "w-gone": (time.time() - 600) * 1000})
+    now_ms = time.time() * 1000
+    redis_client.zadd(f"{config.broker.namespace}:__heartbeats__", {"w-alive": now_ms, "w-gone": now_ms - 600_000})
     AccountState(redis_client).pause("beta", "auth failed: 535 5.7.8", Health.AUTH_FAILED)
     store = StatusStore(redis_client)
     events = [LeadEvent(event_id=f"s{i}", to=f"a{i}@x.example", template="hello") for i in range(3)]
     store.accept(events)
-    store.record([Transition("default", "s0", "sent"), Transition("default", "s1", "bounced"), Transition("default", "s2", "deferred")])
+    store.record([Transition("default", "s0", "sent"), Transition("default", "s1", "bounced"),
+                  Transition("default", "s2", "deferred")])
 
     result = CliRunner().invoke(status_app(), ["status"], env={"COLUMNS": "200"})
 
@@ -65,7 +67,8 @@ def test_status_shows_queue_depth_and_oldest_age_workers_account_health_and_last
 
 def test_status_watch_refreshes_until_told_to_stop(config: Config, write_config: object, redis_client: redis.Redis) -> None:
     started = time.monotonic()
-    result = CliRunner().invoke(status_app(), ["status", "--watch", "--interval", "0.2", "--iterations", "3"], env={"COLUMNS": "200"})
+    args = ["status", "--watch", "--interval", "0.2", "--iterations", "3"]
+    result = CliRunner().invoke(status_app(), args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert time.monotonic() - started >= 0.4
     assert "Accounts" in result.output

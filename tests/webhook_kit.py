@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from served import served
 
 from pipeline.config import load_config
 from pipeline.http.app import create_app
 from pipeline.models import LeadEvent
 from pipeline.status import StatusStore, Transition
 from pipeline.suppression import SuppressionStore
-from served import served
 
 RECIPIENT = "reader@receiver.example"
 

@@ -78,7 +78,7 @@ class Recorder:
     def attach(self, pid: int, name: str) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
         output = self.directory / f"{name}.txt"
-        args = record_prefix(output, self.rate)[:-1] + ["--pid", str(pid)]
+        args = [*record_prefix(output, self.rate)[:-1], "--pid", str(pid)]
         self._processes.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         self.outputs.append(output)
         return output

@@ -44,7 +44,10 @@ def _peak(result: PipelineResult) -> str:
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
     return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)]
 
 
@@ -76,7 +79,8 @@ def main_table(results: BenchResults) -> list[str]:
     if results.submit:
         s = results.submit
         rows.append([
-            f"3. `mailpipe submit` JSONL (startup {s.startup_seconds:.1f}s)", f"{s.events:,}", f"{s.seconds:.1f}", f"{s.rate:,.0f}",
+            f"3. `mailpipe submit` JSONL (startup {s.startup_seconds:.1f}s)", f"{s.events:,}", f"{s.seconds:.1f}",
+            f"{s.rate:,.0f}",
             "-", "-", "-", f"{1000 * (s.cli_cpu + s.redis_cpu) / max(1, s.events):.2f}", "-",
         ])
     header = ["case", "emails", "s", "emails/s", "p50 ms", "p95 ms", "p99 ms", "CPU-s/1k", "peak RSS MB/worker"]
@@ -136,8 +140,9 @@ def summary_line(results: BenchResults) -> str:
     if results.paced:
         parts.append(f"p99 {_ms(results.paced.latency.p99)} ms at {results.paced.offered_rate or 0:,.0f}/s (50% load);")
     growth = rss_growth(results)
-    if growth is not None:
-        parts.append(f"RSS 10k→100k {growth:+.1f}%;")
+    if growth is not None and results.drain is not None:
+        marks = sorted(results.drain.rss_checkpoints)
+        parts.append(f"worker RSS {marks[0]:,}→{marks[-1]:,} emails {growth:+.1f}%;")
     if results.submit:
         parts.append(f"submit {results.submit.rate:,.0f} events/s")
     return " ".join(parts).rstrip(";")
@@ -146,7 +151,7 @@ def summary_line(results: BenchResults) -> str:
 def render(results: BenchResults) -> str:
     s = results.settings
     lines = [
-        f"mailpipe bench ({results.mode}): {s['processes']} worker processes × {s['threads']} threads, prefetch "
+        f"mailpipe bench ({results.mode}): {s['processes']} worker processes x {s['threads']} threads, prefetch "
         f"{s['prefetch']}, pool {s['pool_size']}/account, 3 accounts, message {results.message_bytes:,} bytes, "
         f"state Redis max_connections {s['redis_max_connections'] or 'default (100)'}",
         "",

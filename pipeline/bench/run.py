@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..submit import Submitter
-from .pipeline_run import PipelineResult, run_burst, run_drain, run_paced, warm_up
+from .pipeline_run import run_burst, run_drain, run_paced, warm_up
 from .profiling import Recorder, format_summary, record_prefix, summarise
 from .raw_smtp import run_raw
 from .report import BenchResults
@@ -25,16 +25,16 @@ class Plan:
     burst_emails: int
     paced_seconds: float
     submit_events: int
-    drain_events: int  # 0: skip the backlog phase
+    drain: bool  # workers drain the submitted backlog (and VmRSS is compared at the checkpoints)
     rss_checkpoints: tuple[int, ...] = ()
 
 
-QUICK = Plan(raw_emails=5_000, burst_emails=4_000, paced_seconds=6, submit_events=20_000, drain_events=0)
+QUICK = Plan(raw_emails=5_000, burst_emails=4_000, paced_seconds=6, submit_events=20_000, drain=False)
 FULL = Plan(
-    raw_emails=30_000, burst_emails=20_000, paced_seconds=30, submit_events=100_000, drain_events=100_000,
+    raw_emails=30_000, burst_emails=20_000, paced_seconds=30, submit_events=100_000, drain=True,
     rss_checkpoints=(10_000, 100_000),
 )
-TINY = Plan(raw_emails=200, burst_emails=60, paced_seconds=1.5, submit_events=100, drain_events=60, rss_checkpoints=(20, 60))
+TINY = Plan(raw_emails=200, burst_emails=60, paced_seconds=1.5, submit_events=100, drain=True, rss_checkpoints=(20, 100))
 HALF_LOAD = 0.5
 
 
@@ -86,8 +86,8 @@ def run_bench(
         if profile_dir and (profile_dir / "submit.txt").exists():
             _summarise_to(profile_dir, [profile_dir / "submit.txt"], "submit", say)
 
-        if plan.drain_events:
-            count = min(plan.drain_events, results.submit.events)
+        if plan.drain:
+            count = results.submit.events
             say(f"5/5 workers drain the {count:,} queued events; VmRSS per worker at {plan.rss_checkpoints}")
             results.drain = run_drain(
                 stack, count, plan.rss_checkpoints, lambda: stack.start_workers("worker-drain.log"), prefix="bulk"
@@ -112,11 +112,6 @@ def _summarise_to(profile_dir: Path, paths: list[Path], name: str, say: Say) -> 
 
 
 def to_json(results: BenchResults) -> str:
-    def encode(value: object) -> object:
-        if isinstance(value, PipelineResult):
-            return {**asdict(value), "rate": value.rate}
-        return str(value)
-
     payload = asdict(results)
     for key in ("raw", "submit"):
         value = getattr(results, key)
@@ -127,4 +122,4 @@ def to_json(results: BenchResults) -> str:
         if value is not None:
             payload[key]["rate"] = value.rate
     payload["ratio"] = results.ratio
-    return json.dumps(payload, indent=2, default=encode)
+    return json.dumps(payload, indent=2, default=str)

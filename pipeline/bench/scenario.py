@@ -11,7 +11,7 @@ one-click List-Unsubscribe URL, as bulk-sender rules require. The wire message i
 from __future__ import annotations
 
 import json
-import secrets
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +117,7 @@ def write_scenario(directory: Path, redis_url: str, sink_port: int, settings: Se
     (templates / f"{TEMPLATE}.html").write_text(HTML, encoding="utf-8")
     secret_file = directory / "link-secret"
     if not secret_file.exists():
-        secret_file.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        secret_file.write_text(os.urandom(32).hex(), encoding="utf-8")
         secret_file.chmod(0o600)
     path = directory / "mailpipe.toml"
     path.write_text(config_text(redis_url, sink_port, secret_file, settings), encoding="utf-8")
@@ -177,7 +177,8 @@ def wire_message(config: Config) -> bytes:
         envelope_from=account.from_email,
         first_attempt_at=0.0,
     )
-    return build_message(routed, max_bytes=config.send.max_message_bytes)
+    data: bytes = build_message(routed, max_bytes=config.send.max_message_bytes)
+    return data
 
 
 def load_scenario(path: Path) -> Config:

@@ -65,7 +65,8 @@ class Stack:
     def redis_pid(self) -> int:
         if self.redis_server is None or self.redis_server.process is None:
             raise BenchError("redis-server is not running")
-        return self.redis_server.process.pid
+        pid: int = self.redis_server.process.pid
+        return pid
 
     @property
     def sink_pid(self) -> int:
@@ -113,7 +114,8 @@ class Stack:
         finally:
             if client is None:
                 own.close()
-        return sum(int(v) for k, v in counts.items() if k.decode() in FINAL_OUTCOMES)
+        values: dict[bytes, bytes] = counts  # type: ignore[assignment]
+        return sum(int(v) for k, v in values.items() if k.decode() in FINAL_OUTCOMES)
 
     def wait_final(self, target: int, timeout: float, on_progress: Callable[[int], None] | None = None) -> int:
         """Poll the outcome counters until `target` events are final; raise BenchError on timeout."""

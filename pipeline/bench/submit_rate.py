@@ -56,11 +56,12 @@ def _run(command: list[str]) -> tuple[int, float]:
 
 
 def run_submit(stack: Stack, jsonl: Path, one_line: Path, profile_prefix: list[str] | None = None) -> SubmitResult:
-    """Time the CLI on `jsonl`; the caller makes sure no worker consumes meanwhile."""
+    """Time the CLI on `jsonl` (after a one-line run for its startup cost); no worker may be running."""
     config_path = stack.config_path
     if config_path is None:
         raise BenchError("the stack is not started")
     _, startup = _run(submit_command(config_path, one_line))
+    stack.flush()  # the one-line run's event must not join the backlog
     before_children = _children_cpu()
     before = snapshot([stack.redis_pid])
     accepted, seconds = _run(submit_command(config_path, jsonl, profile_prefix))

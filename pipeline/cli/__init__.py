@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from . import accounts, bounce, core, plugins_cmd
+from . import accounts, bounce, core, inbox, plugins_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="mailpipe: lead email through your own SMTP accounts.")
 core.register(app)
 app.add_typer(bounce.app, name="bounce", help="Parse and classify bounce mails.")
 app.add_typer(accounts.app, name="accounts", help="List accounts, check their connection, pause and resume them.")
 plugins_cmd.register(app)
+app.add_typer(inbox.app, name="inbox", help="Replies, auto-replies, bounces and complaints from IMAP.")
 
 
 def main() -> None:

@@ -63,6 +63,9 @@ def worker(
         env[CONFIG_ENV] = str(config.resolve())
     env.setdefault("dramatiq_queue_prefetch", str(loaded.broker.prefetch))
     env.setdefault("dramatiq_delay_queue_prefetch", str(loaded.broker.prefetch))
+    # Idle consumers poll up to this many ms; delayed sends are released on a poll, so the default
+    # 1000 ms lets rate-limited mail drift late and bunch. 100 ms keeps slots within ~0.1 s.
+    env.setdefault("dramatiq_worker_timeout", "100")
     args = [sys.executable, "-m", "dramatiq", "pipeline.worker", "-p", str(processes), "-t", str(threads)]
     if metrics_port:
         from ..metrics_server import prepare_worker_metrics

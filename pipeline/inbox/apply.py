@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from .. import metrics
 from ..context import StageContext
 from ..models import DeliveryEvent
 from ..status import Transition
@@ -27,6 +28,7 @@ def apply_finding(finding: Finding, ctx: StageContext, mailbox: str) -> bool:
     recipient = str(status.event.get("to")) if status and status.event and status.event.get("to") else None
     if recipient:
         _suppress(finding, ctx, ref.tenant, recipient)
+    _count(finding, ctx, mailbox)
     ctx.pm.hook.mailpipe_delivery_event(
         event=DeliveryEvent(
             event=state,
@@ -44,6 +46,17 @@ def apply_finding(finding: Finding, ctx: StageContext, mailbox: str) -> bool:
         )
     )
     return True
+
+
+def _count(finding: Finding, ctx: StageContext, mailbox: str) -> None:
+    """Bounces and complaints in the same metrics as those seen at send time or by webhook."""
+    kind, _, name = mailbox.partition(":")
+    account = name if kind == "account" else "unknown"
+    provider = next((a.provider for a in ctx.config.accounts if a.name == account), "imap")
+    if finding.kind == Kind.BOUNCE:
+        metrics.bounce(provider, finding.reason, hard=finding.hard, account=account)
+    elif finding.kind == Kind.COMPLAINT:
+        metrics.complaint(provider, finding.reason)
 
 
 def _suppress(finding: Finding, ctx: StageContext, tenant: str, recipient: str) -> None:

@@ -46,7 +46,7 @@ def handle(messages: list[RoutedMessage], ctx: StageContext) -> list[Forward]:
             rerouted[message.account] += 1
             forwards.append(back_to_route(message))
     requests = [scopes_for(ctx.account(m.account), m.event.to, ctx.config.rate_limit) for m in ready]
-    slots = ctx.limiter.reserve_slots(requests, now)
+    slots = ctx.limiter.reserve_slots(requests, now, headroom=ctx.config.rate_limit.headroom)
     deferred: dict[tuple[str, float], list[str]] = {}
     for message, slot in zip(ready, slots, strict=True):
         metrics.limiter_wait(message.account, slot.delay)

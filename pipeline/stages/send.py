@@ -80,14 +80,10 @@ async def send(message: RoutedMessage, runtime: SendRuntime) -> tuple[Forward | 
     gate = await runtime.gate.take(account, event.to)
     if not gate.ok:
         return await _hold(runtime, message, claim.token, gate), None
-    import time as _t
-    _t1 = _t.time()
-    _marks = []
     if claim.claim == Claim.CLAIMED_AMBIGUOUS:
         log.warning("ambiguous_resend", event_id=event.event_id, account=account.name, stage="send")
 
     async def commit() -> bool:
-        _marks.append(_t.time())
         return await runtime.ledger.commit(event.tenant, event.event_id, claim.token)
 
     try:
@@ -103,7 +99,6 @@ async def send(message: RoutedMessage, runtime: SendRuntime) -> tuple[Forward | 
         return await _refuse(runtime, message, claim.token, str(exc))
     # The ledger write comes first: the ambiguous window (250 received, not yet recorded) stays minimal.
     await complete_durably(runtime, event.tenant, event.event_id, claim.token, reply)
-    await runtime.ledger.client.rpush("debug:lag", f"{_t1},{_marks[0] if _marks else 0},{_t.time()}")
     if not reply.accepted:
         await runtime.gate.refund(gate)  # counts hold what the provider accepted
     metrics.send_reply(account.name, account.provider, reply)

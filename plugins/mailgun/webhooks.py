@@ -65,6 +65,11 @@ def verify(data: dict[str, Any], settings: WebhookSettings) -> None:
     settings.check_replay(token, NAME)
 
 
+def _obj(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def to_event(data: dict[str, Any]) -> DeliveryEvent | None:
     item = data.get("event-data")
     if not isinstance(item, dict):
@@ -72,10 +77,10 @@ def to_event(data: dict[str, Any]) -> DeliveryEvent | None:
     kind = EVENTS.get(str(item.get("event", "")))
     if kind is None:
         return None
-    variables = item.get("user-variables") if isinstance(item.get("user-variables"), dict) else {}
-    message = item.get("message") if isinstance(item.get("message"), dict) else {}
-    headers = message.get("headers") if isinstance(message.get("headers"), dict) else {}
-    delivery = item.get("delivery-status") if isinstance(item.get("delivery-status"), dict) else {}
+    variables = _obj(item, "user-variables")
+    message = _obj(item, "message")
+    headers = _obj(message, "headers")
+    delivery = _obj(item, "delivery-status")
     diagnostic = " ".join(str(delivery.get(k) or "") for k in ("message", "description")).strip()[:2000]
     code = delivery.get("code") if isinstance(delivery.get("code"), int) else None
     reason: str | None = None

@@ -87,9 +87,14 @@ def _when(value: object) -> float | None:
         return None
 
 
+def _obj(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def to_event(item: dict[str, Any]) -> DeliveryEvent | None:
     record = item.get("RecordType")
-    metadata = item.get("Metadata") if isinstance(item.get("Metadata"), dict) else {}
+    metadata = _obj(item, "Metadata")
     reason: str | None = None
     status: str | None = None
     permanent = False

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 from scenario import Figures, chaos_config, lead
-
 from testbed import SMTP_USERS, account_toml
+
 from pipeline.config import load_config
 from pipeline.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.localredis import LocalRedis

@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from served import served
 
 from pipeline.config import Config, load_config
 from pipeline.http.app import create_app
-from served import served
 
 INGEST_TOKEN = "ingest-token-for-tests-0123456789"
 SERVE_SECRET = "serve-secret-for-tests-abcdefghij"

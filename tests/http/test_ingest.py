@@ -9,15 +9,22 @@ from typing import Any
 
 import httpx
 import redis
-
 from eventually import wait_until_final
+
 from pipeline.config import Config
 from pipeline.devsmtp import DevSMTPServer
 from pipeline.status import StatusStore
 
 
 def lead(i: int, **fields: Any) -> dict[str, Any]:
-    return {"event_id": f"http-{i}", "to": f"lead{i}@receiver.example", "subject": "Hi {{ name }}", "text": "Hello", "data": {"name": f"N{i}"}, **fields}
+    return {
+        "event_id": f"http-{i}",
+        "to": f"lead{i}@receiver.example",
+        "subject": "Hi {{ name }}",
+        "text": "Hello",
+        "data": {"name": f"N{i}"},
+        **fields,
+    }
 
 
 def test_a_request_without_a_valid_bearer_token_is_refused_and_nothing_is_accepted(
@@ -32,7 +39,10 @@ def test_a_request_without_a_valid_bearer_token_is_refused_and_nothing_is_accept
 
 
 def test_a_batch_with_some_invalid_events_accepts_the_valid_ones_and_lists_the_others(
-    serve_config: Callable[..., Config], start_app: Callable[..., Any], client: httpx.Client, auth: dict[str, str],
+    serve_config: Callable[..., Config],
+    start_app: Callable[..., Any],
+    client: httpx.Client,
+    auth: dict[str, str],
     redis_client: redis.Redis,
 ) -> None:
     url, _ = start_app(serve_config())
@@ -60,7 +70,10 @@ def test_a_request_with_no_valid_event_is_422_and_a_single_valid_event_is_202(
 
 
 def test_a_batch_over_max_batch_or_a_body_over_max_body_bytes_is_413(
-    serve_config: Callable[..., Config], start_app: Callable[..., Any], client: httpx.Client, auth: dict[str, str],
+    serve_config: Callable[..., Config],
+    start_app: Callable[..., Any],
+    client: httpx.Client,
+    auth: dict[str, str],
     redis_client: redis.Redis,
 ) -> None:
     config = serve_config()
@@ -75,8 +88,13 @@ def test_a_batch_over_max_batch_or_a_body_over_max_body_bytes_is_413(
 
 
 def test_a_resubmitted_event_is_reported_as_a_duplicate_and_sent_once_and_its_history_is_served(
-    serve_config: Callable[..., Config], start_app: Callable[..., Any], client: httpx.Client, auth: dict[str, str],
-    redis_client: redis.Redis, smtp_server: DevSMTPServer, start_workers: Callable[..., Any],
+    serve_config: Callable[..., Config],
+    start_app: Callable[..., Any],
+    client: httpx.Client,
+    auth: dict[str, str],
+    redis_client: redis.Redis,
+    smtp_server: DevSMTPServer,
+    start_workers: Callable[..., Any],
 ) -> None:
     config = serve_config()
     url, _ = start_app(config)
@@ -90,9 +108,8 @@ def test_a_resubmitted_event_is_reported_as_a_duplicate_and_sent_once_and_its_hi
     status = client.get(f"{url}/v1/events/http-1", headers=auth)
     assert status.status_code == 200
     body = status.json()
-    assert body["outcome"] == "sent" and [h["state"] for h in body["history"]][0] == "accepted"
+    assert body["outcome"] == "sent" and body["history"][0]["state"] == "accepted"
     assert "sent" in [h["state"] for h in body["history"]]
     assert len(smtp_server.received) == 1
     assert client.get(f"{url}/v1/events/unknown-id", headers=auth).status_code == 404
     assert client.get(f"{url}/v1/events/http-1").status_code == 401
-

@@ -18,7 +18,7 @@ from pipeline.tokens import BadToken, LinkToken, TokenKind, TokenSigner, signer_
 
 HTML = (
     '<html><body><p>Hi. <a href="https://shop.example/sale?a=1&amp;b=2">Sale</a> '
-    "<a href='mailto:x@acme.example'>Mail</a> <a href=\"#top\">Top</a> <a class=\"x\" HREF=\"http://old.example/\">Old</a></p></body></html>"
+    '<a href=\'mailto:x@acme.example\'>Mail</a> <a href="#top">Top</a> <a class="x" HREF="http://old.example/">Old</a></p></body></html>'
 )
 
 
@@ -29,15 +29,26 @@ def lead(**fields: object) -> LeadEvent:
 
 def routed(message_config: Config, event: LeadEvent) -> RoutedMessage:
     message = render(event, build_context(message_config))
-    return RoutedMessage(message=message, account="gamma", route="default", from_addr="gamma@sender.example",
-                         envelope_from="gamma@sender.example", first_attempt_at=0.0)
+    return RoutedMessage(
+        message=message,
+        account="gamma",
+        route="default",
+        from_addr="gamma@sender.example",
+        envelope_from="gamma@sender.example",
+        first_attempt_at=0.0,
+    )
 
 
-def test_render_adds_one_click_list_unsubscribe_headers_whose_url_survives_onto_the_wire(serve_config: Callable[..., Config]) -> None:
+def test_render_adds_one_click_list_unsubscribe_headers_whose_url_survives_onto_the_wire(
+    serve_config: Callable[..., Config],
+) -> None:
     config = serve_config()
     message = routed(config, lead()).message
     assert message.unsubscribe_url is not None and message.unsubscribe_url.startswith("https://mail.acme.example/u/")
-    assert message.headers["List-Unsubscribe"] == f"<{message.unsubscribe_url}>, <mailto:unsubscribe@acme.example?subject=unsubscribe>"
+    assert (
+        message.headers["List-Unsubscribe"]
+        == f"<{message.unsubscribe_url}>, <mailto:unsubscribe@acme.example?subject=unsubscribe>"
+    )
     assert message.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     wire = build_message(routed(config, lead()), max_bytes=1_000_000)
     parsed = email.message_from_bytes(wire, policy=email.policy.default)
@@ -75,7 +86,9 @@ def test_a_tracked_campaign_gets_its_http_links_signed_and_the_text_part_keeps_t
 def test_an_untracked_campaign_keeps_its_links_and_a_route_may_use_its_own_tracking_domain(
     serve_config: Callable[..., Config],
 ) -> None:
-    config = serve_config('\n[[routes]]\nname = "eu"\nmatch = { campaign = "spring" }\naccounts = ["alpha"]\ntracking_domain = "links.eu.example"\n')
+    config = serve_config(
+        '\n[[routes]]\nname = "eu"\nmatch = { campaign = "spring" }\naccounts = ["alpha"]\ntracking_domain = "links.eu.example"\n'
+    )
     plain = render(lead(campaign="autumn"), build_context(config))
     assert plain.html == HTML
     tracked = render(lead(campaign="spring"), build_context(config))

@@ -22,7 +22,9 @@ HTML = '<p><a href="https://shop.example/sale?x=1&amp;y=2">Sale</a></p>'
 
 def sent_event(config: Config, client: redis.Redis, **fields: Any) -> LeadEvent:
     """An event that went out: accepted, rendered, final outcome `sent`."""
-    event = LeadEvent.model_validate({"event_id": "u-1", "to": "reader@receiver.example", "subject": "Hi", "html": HTML, **fields})
+    event = LeadEvent.model_validate(
+        {"event_id": "u-1", "to": "reader@receiver.example", "subject": "Hi", "html": HTML, **fields}
+    )
     status = StatusStore(client)
     status.accept([event])
     status.record([Transition(event.tenant, event.event_id, "sent", {"stage": "classify"})])
@@ -50,8 +52,9 @@ def test_an_email_clients_one_click_post_suppresses_the_reader_and_records_the_u
     assert page.status_code == 200 and 'method="post"' in page.text and "reader@receiver.example" in page.text
     assert SuppressionStore(redis_client).lookup("default", ["reader@receiver.example"]) == [None]  # GET changes nothing
 
-    response = client.post(f"{url}{path}", content=b"List-Unsubscribe=One-Click",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = client.post(
+        f"{url}{path}", content=b"List-Unsubscribe=One-Click", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert response.status_code == 200
     found = SuppressionStore(redis_client).lookup("default", ["reader@receiver.example"])[0]
     assert found is not None and found.reason == "unsubscribed" and found.source == "unsubscribe"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
+import pytest
 from inbox_mails import reply, unrelated
 from typer.testing import CliRunner
 
@@ -12,6 +16,15 @@ from pipeline.inbox.index import MessageIndex
 from pipeline.mime import message_id_for
 from pipeline.models import LeadEvent
 from pipeline.status import Transition
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """The command configures logging onto the runner's stderr, which closes when it returns."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
 
 
 def test_watch_once_reads_the_mailbox_and_prints_what_it_found(dovecot, imap_config) -> None:

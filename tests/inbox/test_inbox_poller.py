@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from eventually import eventually
 from inbox_mails import GARBAGE, arf, auto_reply, dsn, huge_reply, reply, unrelated
+from prometheus_client import REGISTRY
 
 from pipeline import keys
 from pipeline.config import load_config
@@ -110,6 +111,24 @@ def test_a_bounce_after_sent_is_a_status_update_not_a_second_outcome(dovecot, in
     assert status is not None and (status.state, status.outcome) == ("bounced", "sent")
     assert [h["state"] for h in status.history] == ["accepted", "sent", "bounced"]
     assert ctx.status.outcome_counts() == {"accepted": 1, "sent": 1}
+
+
+def test_bounces_and_complaints_from_the_mailbox_are_counted_in_the_metrics(dovecot, inbox_ctx) -> None:
+    ctx = inbox_ctx()
+    ids = send_originals(ctx, {"ev-b": "gone@customer.example", "ev-c": "angry@customer.example"})
+    dovecot.append(dsn(ids["ev-b"]))
+    dovecot.append(arf(ids["ev-c"]))
+    bounce_labels = {"account": "alpha", "provider": "smtp", "reason": "user_unknown", "kind": "hard"}
+    complaint_labels = {"provider": "smtp", "reason": "feedback"}
+
+    def sample(name: str, labels: dict[str, str]) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = sample("mailpipe_bounces_total", bounce_labels), sample("mailpipe_complaints_total", complaint_labels)
+    poll_once(ctx)
+    after = sample("mailpipe_bounces_total", bounce_labels), sample("mailpipe_complaints_total", complaint_labels)
+
+    assert (after[0] - before[0], after[1] - before[1]) == (1.0, 1.0)
 
 
 def test_a_soft_bounce_counts_toward_suppression_without_suppressing_at_once(dovecot, inbox_ctx) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 import redis
-
 from webhook_kit import RECIPIENT, sent_event, states, suppressed, webhook_app
 
 SIGNING_KEY = "key-" + secrets.token_hex(16)
@@ -26,15 +25,32 @@ def signature(*, key: str = SIGNING_KEY, at: float | None = None, token: str | N
     return {"timestamp": timestamp, "token": token, "signature": digest}
 
 
-def failed(severity: str = "permanent", code: int = 550, message: str = "5.1.1 The email account does not exist") -> dict[str, Any]:
+def failed(
+    severity: str = "permanent", code: int = 550, message: str = "5.1.1 The email account does not exist"
+) -> dict[str, Any]:
     """Shaped like Mailgun's `failed` event in its webhooks documentation."""
     return {
-        "id": "G9Bn5sl1TC6nu79C8C0bwg", "timestamp": time.time(), "log-level": "error", "event": "failed",
-        "severity": severity, "reason": "bounce" if severity == "permanent" else "generic", "recipient": RECIPIENT,
-        "recipient-domain": "receiver.example", "message": {"headers": {"to": RECIPIENT, "message-id": "20130503192659.13651.20287@acme.example",
-        "from": "Bob <bob@acme.example>", "subject": "Test"}, "attachments": [], "size": 111},
+        "id": "G9Bn5sl1TC6nu79C8C0bwg",
+        "timestamp": time.time(),
+        "log-level": "error",
+        "event": "failed",
+        "severity": severity,
+        "reason": "bounce" if severity == "permanent" else "generic",
+        "recipient": RECIPIENT,
+        "recipient-domain": "receiver.example",
+        "message": {
+            "headers": {
+                "to": RECIPIENT,
+                "message-id": "20130503192659.13651.20287@acme.example",
+                "from": "Bob <bob@acme.example>",
+                "subject": "Test",
+            },
+            "attachments": [],
+            "size": 111,
+        },
         "delivery-status": {"attempt-no": 1, "code": code, "message": message, "description": "", "session-seconds": 0.1},
-        "flags": {"is-routed": False, "is-authenticated": True}, "user-variables": {"event_id": "wh-1", "tenant": "default"},
+        "flags": {"is-routed": False, "is-authenticated": True},
+        "user-variables": {"event_id": "wh-1", "tenant": "default"},
     }
 
 
@@ -64,7 +80,9 @@ def test_a_temporary_failure_is_deferred_and_opens_and_complaints_are_recorded(u
     assert suppressed(redis_client) == "feedback"
 
 
-def test_a_bad_signature_a_stale_timestamp_and_a_reused_token_are_401_and_change_nothing(url: str, redis_client: redis.Redis) -> None:
+def test_a_bad_signature_a_stale_timestamp_and_a_reused_token_are_401_and_change_nothing(
+    url: str, redis_client: redis.Redis
+) -> None:
     for signed in (signature(key="key-wrong"), signature(at=time.time() - 3600), {"timestamp": "1", "token": "t"}, None):
         body: dict[str, Any] = {"event-data": failed()}
         if signed is not None:

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 import redis
-
 from webhook_kit import RECIPIENT, sent_event, states, suppressed, webhook_app
 
 USER, PASSWORD, PATH_TOKEN = "postmark-hooks", "pm-password-123456", "pm-path-token-abcdef123456"
@@ -20,20 +19,41 @@ _ids = itertools.count(1)
 def bounce(kind: str = "HardBounce", **extra: Any) -> dict[str, Any]:
     """Shaped like Postmark's Bounce webhook example."""
     return {
-        "RecordType": "Bounce", "MessageStream": "outbound", "ID": next(_ids), "Type": kind, "TypeCode": 1,
-        "Name": "Hard bounce", "Tag": "Test", "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
-        "Metadata": {"event_id": "wh-1", "tenant": "default"}, "ServerID": 23,
+        "RecordType": "Bounce",
+        "MessageStream": "outbound",
+        "ID": next(_ids),
+        "Type": kind,
+        "TypeCode": 1,
+        "Name": "Hard bounce",
+        "Tag": "Test",
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+        "Metadata": {"event_id": "wh-1", "tenant": "default"},
+        "ServerID": 23,
         "Description": "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
-        "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.", "Email": RECIPIENT,
-        "From": "sender@acme.example", "BouncedAt": "2019-11-05T16:33:54.9070259Z", "DumpAvailable": True,
-        "Inactive": True, "CanActivate": True, "Subject": "Test subject", **extra,
+        "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
+        "Email": RECIPIENT,
+        "From": "sender@acme.example",
+        "BouncedAt": "2019-11-05T16:33:54.9070259Z",
+        "DumpAvailable": True,
+        "Inactive": True,
+        "CanActivate": True,
+        "Subject": "Test subject",
+        **extra,
     }
 
 
 def delivery() -> dict[str, Any]:
-    return {"RecordType": "Delivery", "ServerID": 23, "MessageStream": "outbound", "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
-            "Recipient": RECIPIENT, "Tag": "welcome-email", "DeliveredAt": "2019-11-05T16:33:54.9070259Z",
-            "Details": "Test delivery webhook details", "Metadata": {"event_id": "wh-1", "tenant": "default"}}
+    return {
+        "RecordType": "Delivery",
+        "ServerID": 23,
+        "MessageStream": "outbound",
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+        "Recipient": RECIPIENT,
+        "Tag": "welcome-email",
+        "DeliveredAt": "2019-11-05T16:33:54.9070259Z",
+        "Details": "Test delivery webhook details",
+        "Metadata": {"event_id": "wh-1", "tenant": "default"},
+    }
 
 
 @pytest.fixture
@@ -57,9 +77,19 @@ def test_a_soft_bounce_does_not_suppress_and_a_subscription_change_does(base: st
     soft = bounce("SoftBounce", Details="smtp;452 4.2.2 mailbox full")
     assert httpx.post(base, json=soft, auth=(USER, PASSWORD)).status_code == 200
     assert suppressed(redis_client) is None
-    change = {"RecordType": "SubscriptionChange", "MessageID": "883953f4", "ServerID": 23, "MessageStream": "outbound",
-              "ChangedAt": "2020-02-01T10:53:34.416071Z", "Recipient": RECIPIENT, "Origin": "Recipient", "SuppressSending": True,
-              "SuppressionReason": "ManualSuppression", "Tag": "my-tag", "Metadata": {"event_id": "wh-1", "tenant": "default"}}
+    change = {
+        "RecordType": "SubscriptionChange",
+        "MessageID": "883953f4",
+        "ServerID": 23,
+        "MessageStream": "outbound",
+        "ChangedAt": "2020-02-01T10:53:34.416071Z",
+        "Recipient": RECIPIENT,
+        "Origin": "Recipient",
+        "SuppressSending": True,
+        "SuppressionReason": "ManualSuppression",
+        "Tag": "my-tag",
+        "Metadata": {"event_id": "wh-1", "tenant": "default"},
+    }
     assert httpx.post(base, json=change, auth=(USER, PASSWORD)).status_code == 200
     assert suppressed(redis_client) == "unsubscribed"
 

@@ -14,9 +14,9 @@ import pytest
 import redis
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from webhook_kit import RECIPIENT, sent_event, states, suppressed, webhook_app
 
 from plugins.sendgrid.webhooks import parse
-from webhook_kit import RECIPIENT, sent_event, states, suppressed, webhook_app
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 PUBLIC_DER_B64 = base64.b64encode(
@@ -26,13 +26,25 @@ PUBLIC_DER_B64 = base64.b64encode(
 
 def events(*kinds: str, **extra: Any) -> list[dict[str, Any]]:
     """Shaped like SendGrid's Event Webhook reference; unique args (event_id, tenant) at top level."""
-    base = {"email": RECIPIENT, "timestamp": int(time.time()), "smtp-id": "<14c5d75ce93.dfd.64b469@ismtpd-555>",
-            "sg_event_id": "sg_event_id-1", "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
-            "event_id": "wh-1", "tenant": "default", "category": ["cat facts"]}
+    base = {
+        "email": RECIPIENT,
+        "timestamp": int(time.time()),
+        "smtp-id": "<14c5d75ce93.dfd.64b469@ismtpd-555>",
+        "sg_event_id": "sg_event_id-1",
+        "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
+        "event_id": "wh-1",
+        "tenant": "default",
+        "category": ["cat facts"],
+    }
     shapes: dict[str, dict[str, Any]] = {
         "delivered": {"event": "delivered", "response": "250 OK", "ip": "168.1.1.1", "tls": 1},
-        "bounce": {"event": "bounce", "type": "bounce", "status": "5.1.1",
-                   "reason": "550 5.1.1 The email account that you tried to reach does not exist.", "bounce_classification": "Invalid Address"},
+        "bounce": {
+            "event": "bounce",
+            "type": "bounce",
+            "status": "5.1.1",
+            "reason": "550 5.1.1 The email account that you tried to reach does not exist.",
+            "bounce_classification": "Invalid Address",
+        },
         "blocked": {"event": "bounce", "type": "blocked", "status": "5.7.1", "reason": "550 5.7.1 blocked by reputation"},
         "spamreport": {"event": "spamreport"},
         "click": {"event": "click", "url": "https://shop.example/", "useragent": "Mozilla/5.0"},
@@ -44,8 +56,11 @@ def events(*kinds: str, **extra: Any) -> list[dict[str, Any]]:
 def signed(body: bytes, *, at: int | None = None, key: ec.EllipticCurvePrivateKey = KEY) -> dict[str, str]:
     stamp = str(at if at is not None else int(time.time()))
     signature = key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
-    return {"X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
-            "X-Twilio-Email-Event-Webhook-Timestamp": stamp, "Content-Type": "application/json"}
+    return {
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
 
 
 @pytest.fixture
@@ -101,4 +116,9 @@ def test_an_oversized_request_is_413_before_anything_is_read(url: str, redis_cli
 def test_dropped_events_map_onto_our_taxonomy() -> None:
     body = json.dumps(events("delivered", event="dropped", reason="Unsubscribed Address")).encode()
     (event,) = parse(body)
-    assert (event.event, event.reason, event.event_id, event.raw["sg_event_id"]) == ("unsubscribed", "unsubscribed", "wh-1", "sg_event_id-1")
+    assert (event.event, event.reason, event.event_id, event.raw["sg_event_id"]) == (
+        "unsubscribed",
+        "unsubscribed",
+        "wh-1",
+        "sg_event_id-1",
+    )

@@ -1,0 +1,105 @@
+"""The sweeper re-drives stalled events, once, and leaves moving or finished ones alone."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import redis
+from dramatiq.brokers.stub import StubBroker
+
+from pipeline import keys
+from pipeline.context import StageContext
+from pipeline.enqueue import Enqueuer
+from pipeline.models import LeadEvent, RenderedMessage, RouteRequest
+from pipeline.stages.batch import Forward
+from pipeline.status import StatusStore, Transition
+from pipeline.sweeper import identity, record_progress, redriven_count, sweep
+
+pytestmark = pytest.mark.chaos
+
+
+def event(event_id: str, tenant: str = "default") -> LeadEvent:
+    return LeadEvent.model_validate({"event_id": event_id, "tenant": tenant, "to": "a@b.example", "subject": "s", "text": "t"})
+
+
+def queued(broker: StubBroker) -> list[str]:
+    return [item for message in broker.queues["mailpipe.render"].queue for item in json.loads(message)["args"][0]["items"]]
+
+
+def test_an_event_with_no_progress_past_the_threshold_is_redriven_to_render_exactly_once(
+    ctx: StageContext, redis_client: redis.Redis
+) -> None:
+    status = StatusStore(redis_client)
+    status.accept([event("stuck"), event("fresh"), event("other-tenant", "acme")])
+    redis_client.zadd(keys.pending("default"), {"stuck": time.time() - 100})
+    redis_client.zadd(keys.pending("acme"), {"other-tenant": time.time() - 100})
+    broker = StubBroker()
+    enqueuer = Enqueuer(broker)
+
+    first = sweep(ctx, enqueuer, stalled_after=30)
+    again = sweep(ctx, enqueuer, stalled_after=30)
+
+    assert sorted(first.redriven) == [("acme", "other-tenant"), ("default", "stuck")]
+    assert again.redriven == []
+    assert sorted(LeadEvent.model_validate_json(i).event_id for i in queued(broker)) == ["other-tenant", "stuck"]
+    stuck = status.get("default", "stuck")
+    assert stuck is not None and stuck.history[-1]["state"] == "redriven" and stuck.outcome is None
+    assert redriven_count(redis_client) == 1 and redriven_count(redis_client, "acme") == 1
+
+
+def test_an_event_that_stays_stuck_is_redriven_again_with_doubling_waits(ctx: StageContext, redis_client: redis.Redis) -> None:
+    start = time.time()
+    StatusStore(redis_client).accept([event("stubborn")])
+    redis_client.zadd(keys.pending("default"), {"stubborn": start - 100})
+    enqueuer = Enqueuer(StubBroker())
+    redriven_at = []
+    for offset in range(0, 200):
+        ctx.clock = lambda offset=offset: start + offset
+        if sweep(ctx, enqueuer, stalled_after=30).redriven:
+            redriven_at.append(offset)
+    assert redriven_at == [0, 30, 90]  # stalled 30 s; then waits of 30 s and 60 s past the threshold
+    assert redriven_count(redis_client) == 3
+
+
+def test_waiting_and_finished_events_are_not_redriven_and_finished_ones_leave_the_pending_set(
+    ctx: StageContext, redis_client: redis.Redis
+) -> None:
+    status = StatusStore(redis_client)
+    status.accept([event("waiting"), event("done")])
+    old = time.time() - 100
+    redis_client.zadd(keys.pending("default"), {"waiting": old, "done": old})
+    record_progress(redis_client, [Forward("send", RouteRequest(message=rendered("waiting")).to_json(), 3600)], time.time())
+    redis_client.zadd(keys.pending("default"), {"done": old})
+    redis_client.hset(keys.event("default", "done"), "outcome", "sent")  # finished behind the set's back
+    broker = StubBroker()
+
+    report = sweep(ctx, Enqueuer(broker), stalled_after=30)
+
+    assert report.redriven == [] and queued(broker) == []
+    assert redis_client.zscore(keys.pending("default"), "done") is None
+    assert redis_client.zscore(keys.pending("default"), "waiting") > time.time() + 3000
+
+
+def test_progress_never_puts_a_finished_event_back_in_the_pending_set(redis_client: redis.Redis) -> None:
+    status = StatusStore(redis_client)
+    status.accept([event("fin")])
+    status.record([Transition("default", "fin", "sent")])
+    record_progress(redis_client, [Forward("classify", RouteRequest(message=rendered("fin")).to_json())], time.time())
+    assert redis_client.zscore(keys.pending("default"), "fin") is None
+
+
+def rendered(event_id: str) -> RenderedMessage:
+    return RenderedMessage(event=event(event_id), subject="s", text="t", message_id="<m@x>")
+
+
+@pytest.mark.parametrize("event_id", ["plain", 'with "quotes" and \\ backslash', "ünïcode ✉", "data-first"])
+def test_the_identity_of_any_stage_item_is_its_lead_event(event_id: str) -> None:
+    lead = LeadEvent.model_validate(
+        {"event_id": event_id, "tenant": "t-1", "to": "a@b.example", "subject": "s", "text": "t",
+         "data": {"event_id": "decoy", "tenant": "decoy"}, "metadata": {"event_id": "decoy"}}
+    )
+    message = RenderedMessage(event=lead, subject="s", text="t", message_id="<m@x>")
+    for item in (lead.to_json(), RouteRequest(message=message).to_json()):
+        assert identity(item) == ("t-1", event_id)

@@ -1,0 +1,123 @@
+"""DSN mails and webhook bodies arrive from the internet: no input makes them raise an unexpected error."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr
+
+from pipeline.bounces import BounceReport, parse_bounce
+from pipeline.plugins import get_plugin_manager
+from pipeline.webhooks import WebhookNotConfigured, WebhookPayloadError, WebhookRejected, WebhookSettings
+
+DSN = b"""From: MAILER-DAEMON@mx.example
+To: bounces@sender.example
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain
+
+This is the mail system. The message could not be delivered.
+<nobody@receiver.example>: host mx.receiver.example said: 550 5.1.1 User unknown
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example
+
+Final-Recipient: rfc822; nobody@receiver.example
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 User unknown
+--B--
+"""
+CLEAR_ERRORS = (WebhookRejected, WebhookPayloadError, WebhookNotConfigured)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=25,
+)
+
+
+def test_the_real_shaped_dsn_parses_as_a_hard_bounce() -> None:
+    report = parse_bounce(DSN)
+    assert isinstance(report, BounceReport)
+    assert "nobody@receiver.example" in json.dumps(report.__dict__, default=str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_parse_to_a_report_never_an_exception(raw: bytes) -> None:
+    assert isinstance(parse_bounce(raw), BounceReport)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(DSN)), st.integers(0, 200), st.binary(max_size=40)), max_size=5))
+def test_a_mangled_dsn_parses_to_a_report_never_an_exception(edits: list[tuple[int, int, bytes]]) -> None:
+    raw = DSN
+    for at, cut, insert in edits:
+        raw = raw[:at] + insert + raw[at + cut :]
+    assert isinstance(parse_bounce(raw), BounceReport)
+
+
+def parse(provider: str, headers: dict[str, str], body: bytes, options: dict[str, Any], path_token: str | None = None) -> Any:
+    pm = get_plugin_manager()
+    settings_ = WebhookSettings(options=options, now=time.time(), path_token=path_token)
+    return pm.hook.mailpipe_parse_webhook(provider=provider, headers=headers, body=body, settings=settings_)
+
+
+PROVIDERS = ["sendgrid", "mailgun", "ses", "postmark"]
+OPTIONS = {"signing_key": SecretStr("k" * 32), "verification_key": SecretStr("MFkw"), "path_token": SecretStr("tok"),
+           "username": SecretStr("u"), "password": SecretStr("p")}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=500) | json_values.map(lambda v: json.dumps(v).encode()),
+       headers=st.dictionaries(st.sampled_from(["content-type", "authorization", "x-twilio-email-event-webhook-signature",
+                                                "x-twilio-email-event-webhook-timestamp", "x-amz-sns-message-type"]),
+                               st.text(max_size=40), max_size=3))
+def test_unauthenticated_webhook_bodies_are_refused_clearly(provider: str, body: bytes, headers: dict[str, str]) -> None:
+    try:
+        result = parse(provider, headers, body, OPTIONS)
+    except CLEAR_ERRORS:
+        return
+    assert result is None or isinstance(result, list)
+
+
+def signed_mailgun(event_data: Any) -> bytes:
+    timestamp, token = str(int(time.time())), hashlib.sha256(json.dumps(event_data, default=str).encode()).hexdigest()
+    signature = hmac.new(b"k" * 32, (timestamp + token).encode(), hashlib.sha256).hexdigest()
+    return json.dumps({"signature": {"timestamp": timestamp, "token": token, "signature": signature},
+                       "event-data": event_data}).encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["event", "recipient", "severity", "reason", "delivery-status", "message",
+                                        "user-variables", "timestamp", "id"]),
+                       st.sampled_from(["failed", "delivered", "complained", "temporary", "permanent"]) | json_values,
+                       max_size=9) | json_values)
+def test_authentic_but_arbitrary_mailgun_payloads_parse_or_are_refused_as_unreadable(event_data: Any) -> None:
+    try:
+        result = parse("mailgun", {"content-type": "application/json"}, signed_mailgun(event_data), OPTIONS)
+    except (WebhookPayloadError, WebhookRejected):
+        return
+    assert result is None or isinstance(result, list)
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_authentic_but_arbitrary_postmark_payloads_parse_or_are_refused_as_unreadable(payload: Any) -> None:
+    try:
+        result = parse("postmark", {"content-type": "application/json"}, json.dumps(payload).encode(), OPTIONS, path_token="tok")
+    except (WebhookPayloadError, WebhookRejected):
+        return
+    assert result is None or isinstance(result, list)
