@@ -63,6 +63,7 @@ def test_metrics_after_a_run_match_the_outcomes_per_stage_account_and_reply_clas
     redis_client: redis.Redis, metrics_port: int, tmp_path: Path,
 ) -> None:
     flaky = ["451 4.3.0 Temporary local problem, try later"]
+    slow = ["454 4.7.0 Throttling failure: Maximum sending rate exceeded."]
 
     def responder(address: str, server: DevSMTPServer) -> str | None:
         local = address.split("@")[0]
@@ -70,6 +71,8 @@ def test_metrics_after_a_run_match_the_outcomes_per_stage_account_and_reply_clas
             return "550 5.1.1 <nobody@receiver.example>: Recipient address rejected: User unknown"
         if local == "flaky" and flaky:
             return flaky.pop()
+        if local == "slow" and slow:
+            return slow.pop()
         return None
 
     smtp_server.rcpt_responder = responder
@@ -84,40 +87,45 @@ def test_metrics_after_a_run_match_the_outcomes_per_stage_account_and_reply_clas
         lead(31, "flaky@receiver.example"),  # outreach → beta, deferred then sent
         lead(32, "unsubscribed@receiver.example"),  # default → suppressed at route
         {"event_id": "m-033", "to": "novar@receiver.example", "template": "hello", "data": {}},  # rejected at render
+        lead(34, "slow@receiver.example"),  # outreach → beta, throttled once then sent
     ]
     report = Submitter(load_config(path)).submit(events)
-    assert len(report.accepted) == 34
+    assert len(report.accepted) == 35
     outcomes = wait_until_final(StatusStore(redis_client), report.accepted, timeout=90)
-    assert Counter(outcomes.values()) == {"sent": 31, "bounced": 1, "suppressed": 1, "rejected": 1}
+    assert Counter(outcomes.values()) == {"sent": 32, "bounced": 1, "suppressed": 1, "rejected": 1}
     received = smtp_server.snapshot()
     by_account = Counter(r.auth_user for r in received)
 
     def scraped() -> dict:
         return parse(scrape_text(metrics_port))
 
-    samples = eventually(scraped, lambda s: value(s, "mailpipe_stage_messages_out_total", stage="classify") >= 33, timeout=30)
+    samples = eventually(scraped, lambda s: value(s, "mailpipe_stage_messages_out_total", stage="classify") >= 35, timeout=30)
 
     # final outcomes, read from Redis by the exporter
-    for outcome, count in {"accepted": 34, "sent": 31, "bounced": 1, "suppressed": 1, "rejected": 1, "failed": 0}.items():
+    for outcome, count in {"accepted": 35, "sent": 32, "bounced": 1, "suppressed": 1, "rejected": 1, "failed": 0}.items():
         assert value(samples, "mailpipe_events_total", outcome=outcome) == count, outcome
-    # SMTP transactions: 31 accepted + 1 temporary failure + 1 hard bounce
-    assert value(samples, "mailpipe_smtp_replies_total", reply_class="2xx") == len(received) == 31
-    assert value(samples, "mailpipe_smtp_replies_total", reply_class="4xx") == 1
+    # SMTP transactions: 32 accepted + 1 temporary failure + 1 throttle + 1 hard bounce
+    assert value(samples, "mailpipe_smtp_replies_total", reply_class="2xx") == len(received) == 32
+    assert value(samples, "mailpipe_smtp_replies_total", reply_class="4xx") == 2
     assert value(samples, "mailpipe_smtp_replies_total", reply_class="5xx") == 1
     assert value(samples, "mailpipe_smtp_replies_total", reply_class="transport") == 0
-    assert value(samples, "mailpipe_send_attempts_total") == 33
-    assert value(samples, "mailpipe_send_failures_total") == 2
+    assert value(samples, "mailpipe_send_attempts_total") == 35
+    assert value(samples, "mailpipe_send_failures_total") == 3
     for account in ("alpha", "beta", "gamma"):
-        extra = 1 if account in ("alpha", "beta") else 0  # alpha's bounce, beta's deferral
+        extra = {"alpha": 1, "beta": 2, "gamma": 0}[account]  # alpha's bounce; beta's deferral and throttle
         assert value(samples, "mailpipe_send_attempts_total", account=account, provider="smtp") == by_account[account] + extra
-    assert value(samples, "mailpipe_send_results_total", result="sent") == 31
+    assert value(samples, "mailpipe_send_results_total", result="sent") == 32
+    assert value(samples, "mailpipe_send_results_total", account="beta", result="throttled") == 1
+    assert value(samples, "mailpipe_account_signals_total", account="beta", signal="throttled") == 1
+    assert value(samples, "mailpipe_throttles_total", account="beta") == value(samples, "mailpipe_throttles_total") == 1
+    assert value(samples, "mailpipe_account_effective_rate_per_second", account="beta") < 500
     assert value(samples, "mailpipe_send_results_total", account="beta", result="deferred", reason_class="transient") == 1
     assert value(samples, "mailpipe_bounces_total", account="alpha", reason="user_unknown", kind="hard") == 1
-    assert value(samples, "mailpipe_delivery_latency_seconds_count", outcome="sent") == 31
-    # stages: every accepted email rendered, 33 routed (one rejected at render), none failed, nothing in progress
-    assert value(samples, "mailpipe_stage_messages_in_total", stage="render") == 34  # the leftover 1000 was wiped
-    assert value(samples, "mailpipe_stage_messages_in_total", stage="classify") == 33
-    assert value(samples, "mailpipe_stage_messages_in_total", stage="send") == 33
+    assert value(samples, "mailpipe_delivery_latency_seconds_count", outcome="sent") == 32
+    # stages: every accepted email rendered, none failed, nothing in progress; 35 SMTP transactions classified
+    assert value(samples, "mailpipe_stage_messages_in_total", stage="render") == 35  # the leftover 1000 was wiped
+    assert value(samples, "mailpipe_stage_messages_in_total", stage="classify") == 35
+    assert value(samples, "mailpipe_stage_messages_in_total", stage="send") == 35
     for stage in ("render", "route", "rate_limit", "send", "classify"):
         assert value(samples, "mailpipe_stage_failures_total", stage=stage) == 0
         assert value(samples, "mailpipe_stage_messages_in_progress", stage=stage) == 0
@@ -127,14 +135,14 @@ def test_metrics_after_a_run_match_the_outcomes_per_stage_account_and_reply_clas
         assert value(samples, "mailpipe_stage_batch_duration_seconds_count", stage=stage) > 0
     # label sets known from the config exist at zero before anything happened to them
     assert has(samples, "mailpipe_throttles_total", account="gamma")
-    assert value(samples, "mailpipe_throttles_total") == 0
+    assert value(samples, "mailpipe_throttles_total", account="gamma") == 0
     assert has(samples, "mailpipe_account_signals_total", account="alpha", signal="auth_failed")
     # state read at scrape time
     assert value(samples, "mailpipe_state_up") == 1
     for account in ("alpha", "beta", "gamma"):
         assert value(samples, "mailpipe_account_health", account=account, state="up") == 1
         assert value(samples, "mailpipe_account_configured_rate_per_second", account=account) == 500
-    assert value(samples, "mailpipe_account_daily_sent_messages") == 31
+    assert value(samples, "mailpipe_account_daily_sent_messages") == 32
     assert value(samples, "mailpipe_suppressed_addresses") == 2  # the unsubscribed one and the hard bounce
     assert value(samples, "mailpipe_queue_messages", state="ready") == 0
     assert value(samples, "mailpipe_events_pending") == 0

@@ -153,8 +153,6 @@ def observe(result: SendResult, decision: Decision, first_time: bool, ctx: Stage
     provider = ctx.resolved[account].provider if account in ctx.resolved else "unknown"
     metrics.send_result(account, provider, state, verdict.reason)
     metrics.account_signal(account, provider, verdict.account_signal.value)
-    if state == "throttled":
-        metrics.throttled(account)
     if first_time and state == RecipientEvent.BOUNCED:
         metrics.bounce(provider, verdict.reason, hard=verdict.hard, account=account)
     if first_time and decision.transition.final:
