@@ -140,7 +140,11 @@ class GateResult:
         return self.verdict == Verdict.CAP and self.scope is not None and self.scope.kind in ("account", "provider")
 
 
-# KEYS[1] account state hash; per scope: its per-second log, then its counters
+# Besides the per-second log (never more than the rate in any second), a GCRA spaces sends at the
+# gate itself: at most SEND_BURST + 1 may go back to back when late deliveries bunch up.
+SEND_BURST = 2
+
+# KEYS[1] account state hash; per scope: its per-second log, its spacing tat, then its counters
 # ARGV: now ('' = the Redis server's clock, shared by every host), member, nscopes;
 #       per scope: per_second (0 none), use_factor, ncounters; per counter: cap (-1 none), ttl
 _TAKE = (
@@ -158,6 +162,9 @@ local exhausted = tonumber(st[3] or '0') or 0
 if exhausted > now then return {'exhausted', st[3], '0', '0'} end
 """
     + FACTOR_LUA
+    + f"""
+local BURST = {SEND_BURST}
+"""
     + """
 local a, k = 4, 2
 local plan = {}
@@ -166,8 +173,8 @@ for s = 1, tonumber(ARGV[3]) do
   local use_factor = ARGV[a + 1] == '1'
   local ncounters = tonumber(ARGV[a + 2])
   a = a + 3
-  local log = KEYS[k]
-  k = k + 1
+  local log, spacing = KEYS[k], KEYS[k + 1]
+  k = k + 2
   if rate > 0 then
     if use_factor then rate = rate * factor end
     local window, limit = 1, math.floor(rate + 1e-9)
@@ -177,7 +184,14 @@ for s = 1, tonumber(ARGV[3]) do
       local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
       return {'early', string.format('%.6f', tonumber(oldest[2]) + window), tostring(s), '0'}
     end
+    local interval = 1 / rate
+    local tat = tonumber(redis.call('GET', spacing) or '0') or 0
+    if tat < now then tat = now end
+    if tat - now > BURST * interval then
+      return {'early', string.format('%.6f', tat - BURST * interval), tostring(s), '0'}
+    end
     plan[#plan + 1] = {'log', log, window}
+    plan[#plan + 1] = {'spacing', spacing, tat + interval}
   end
   for c = 1, ncounters do
     local cap = tonumber(ARGV[a])
@@ -195,6 +209,8 @@ for _, p in ipairs(plan) do
   if p[1] == 'log' then
     redis.call('ZADD', p[2], now, ARGV[2])
     redis.call('PEXPIRE', p[2], math.ceil(p[3] * 1000) + 1000)
+  elseif p[1] == 'spacing' then
+    redis.call('SET', p[2], string.format('%.6f', p[3]), 'PX', math.ceil((p[3] - now) * 1000) + 1000)
   else
     redis.call('INCR', p[2])
     redis.call('EXPIRE', p[2], p[3])
@@ -224,7 +240,7 @@ def _plan(scopes: list[Scope], now: float, timezone: str, *, server_clock: bool)
     args: list[str | float | int] = ["" if server_clock else now, f"{now:.6f}:{uuid.uuid4().hex[:10]}", len(scopes)]
     counters: list[list[tuple[str, Window]]] = []
     for scope in scopes:
-        plan_keys.append(log_key(scope))
+        plan_keys += [log_key(scope), keys.window_count(TENANT, scope.key, "second", "spacing")]
         windows = scope.counted()
         args += [scope.limits.per_second or 0, int(scope.kind == "account"), len(windows)]
         mine = []

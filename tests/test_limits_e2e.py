@@ -92,17 +92,6 @@ def test_four_worker_processes_hold_an_account_to_twenty_per_second(
     times = [m.at for m in received]
     peak = max_in_any_window(times)
     run = max(times) - started
-    gmap = {x.decode().split()[1]: float(x.decode().split()[0]) for x in redis_client.lrange("debug:gate", 0, -1)}
-    rs = sorted(received, key=lambda m: m.at)
-    best, bi, end = 0, 0, 0
-    for st_, m in enumerate(rs):
-        while end < len(rs) and rs[end].at < m.at + 1:
-            end += 1
-        if end - st_ > best:
-            best, bi = end - st_, st_
-    print("\ngate peak", max_in_any_window(list(gmap.values())))
-    for m in rs[max(0, bi - 3): bi + best + 3]:
-        print(f"server {m.at - started:8.3f} gate {gmap[m.rcpt_to[0]] - started:8.3f} lag {m.at - gmap[m.rcpt_to[0]]:6.3f}")
     record_property("max_per_1s_window", peak)
     record_property("run_seconds", round(run, 2))
     record_property("span_seconds", round(max(times) - min(times), 2))

@@ -40,9 +40,16 @@ def account(ctx: StageContext, name: str = "alpha", **limits: float) -> Resolved
 
 
 def test_the_per_second_log_admits_the_rate_in_any_second_and_names_when_to_retry(ctx: StageContext, redis_url: str) -> None:
-    results = takes(redis_url, account(ctx, per_second=5), [NOW + i * 0.01 for i in range(6)] + [NOW + 1.001])
+    times = [NOW + i * 0.2 for i in range(5)] + [NOW + 0.9, NOW + 1.001]
+    results = takes(redis_url, account(ctx, per_second=5), times)
     assert [r.verdict for r in results] == [Verdict.OK] * 5 + [Verdict.EARLY, Verdict.OK]
     assert results[5].until == pytest.approx(NOW + 1.0)
+
+
+def test_mail_arriving_in_a_bunch_passes_the_gate_at_most_three_back_to_back(ctx: StageContext, redis_url: str) -> None:
+    results = takes(redis_url, account(ctx, per_second=5), [NOW + i * 0.01 for i in range(5)])
+    assert [r.verdict for r in results] == [Verdict.OK] * 3 + [Verdict.EARLY] * 2
+    assert results[3].until == pytest.approx(NOW + 0.2)
 
 
 def test_a_daily_cap_is_taken_at_send_time_and_resets_at_midnight_in_the_configured_zone(

@@ -17,8 +17,10 @@ from ..models import normalise_address
 from ..plugins import MailpipePluginManager, plugin_manager_for, preset_for
 from ..verify import DEFAULT_TIMEOUT, Report, verify
 from .core import ConfigOption, load_or_exit
+from .account_control import register as register_control
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="List accounts and check their connection.")
+register_control(app)
 console = Console()
 err = Console(stderr=True)
 
