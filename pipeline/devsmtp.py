@@ -6,6 +6,7 @@ can make the server answer like a provider does (5.1.1, 454 throttling, 535 auth
 
 from __future__ import annotations
 
+import logging
 import mailbox
 import ssl
 import threading
@@ -25,6 +26,7 @@ from .netutil import free_port
 
 # aiosmtpd sets its own deprecated attribute during AUTH; the warning is not about our code.
 warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
+logging.getLogger("mail.log").addFilter(lambda record: "login_data is deprecated" not in record.getMessage())
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
 
 RcptResponder = Callable[[str, "DevSMTPServer"], str | None]
