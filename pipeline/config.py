@@ -39,7 +39,7 @@ class BrokerConfig(_Section):
     url: str = "redis://127.0.0.1:6379/0"
     namespace: str = "mailpipe-broker"
     heartbeat_timeout_ms: int = Field(default=15_000, ge=1_000)
-    maintenance_chance: int = Field(default=50, ge=1)
+    maintenance_chance: int = Field(default=1000, ge=1)
     prefetch: int = Field(default=64, ge=1)
 
     @property
