@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import binascii
 import email.policy
 import hashlib
 from dataclasses import dataclass
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, localtime
+from email.utils import format_datetime, formataddr, formatdate, localtime
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -81,6 +83,100 @@ def _address(name: str | None, addr: str, smtputf8: bool) -> str:
 
 
 def build_message(routed: RoutedMessage, *, max_bytes: int, smtputf8: bool = False) -> bytes:
+    """The message as bytes; the common all-ASCII-address case skips the slow `email` machinery."""
+    if smtputf8 or not _ascii_addresses(routed):
+        return _build_with_email_package(routed, max_bytes=max_bytes, smtputf8=smtputf8)
+    data = build_fast(routed)
+    if len(data) > max_bytes:
+        raise MessageTooLarge(f"message is {len(data)} bytes, the cap is {max_bytes}")
+    return data
+
+
+def _ascii_addresses(routed: RoutedMessage) -> bool:
+    return all(a.isascii() for a in (routed.event.to, routed.from_addr, routed.envelope_from, routed.reply_to or ""))
+
+
+def _header(name: str, value: str, *, fold_words: bool = True) -> str:
+    """One header line: ASCII written as is (folded at spaces past 78), other text RFC 2047-encoded."""
+    _clean(value, name)
+    if not value.isascii():
+        return f"{name}: {_encoded_words(name, value)}\r\n"
+    line = f"{name}: {value}"
+    if len(line) <= 78 or not fold_words:
+        if len(line) > MAX_RAW_HEADER_LINE:
+            return WIRE_POLICY.fold(name, value)
+        return line + "\r\n"
+    lines: list[str] = []
+    current = f"{name}:"
+    for word in value.split(" "):
+        if len(current) + 1 + len(word) > 78 and current.strip() and current != f"{name}:":
+            lines.append(current)
+            current = ""
+        current += " " + word
+    lines.append(current)
+    if any(len(part) > MAX_RAW_HEADER_LINE for part in lines):
+        return WIRE_POLICY.fold(name, value)
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _address_header(name: str, display: str | None, addr: str) -> str:
+    if not display:
+        return _header(name, addr)
+    _clean(display, "display name")
+    if display.isascii():
+        return _header(name, formataddr((display, addr)))
+    return f"{name}: {_encoded_words(name, display)} <{addr}>\r\n"
+
+
+def _encoded_words(name: str, value: str) -> str:
+    """RFC 2047 encoded words, folded with CRLF + space: always pure ASCII."""
+    return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+
+
+def _qp_part(content_type: str, text: str) -> bytes:
+    body = binascii.b2a_qp(text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8"), istext=True)
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'.encode()
+        + body.replace(b"\n", b"\r\n")
+    )
+
+
+def build_fast(routed: RoutedMessage) -> bytes:
+    rendered = routed.message
+    event = rendered.event
+    parts = [
+        _address_header("From", routed.from_name, routed.from_addr),
+        _address_header("To", event.to_name, event.to),
+    ]
+    if routed.reply_to:
+        parts.append(_header("Reply-To", routed.reply_to))
+    parts.append(_header("Subject", rendered.subject))
+    parts.append(f"Date: {formatdate(localtime=True)}\r\n")
+    parts.append(_header("Message-ID", rendered.message_id, fold_words=False))
+    for name, value in rendered.headers.items():
+        _clean(name, "name")
+        if name.lower() in _RESERVED or not name.replace("-", "").replace("_", "").isalnum():
+            raise HeaderInjection(f"header {name!r} may not be set by a template or plugin")
+        parts.append(_header(name, value, fold_words=False))
+    parts.append("MIME-Version: 1.0\r\n")
+    head = "".join(parts).encode("ascii")
+    text_part = _qp_part("text/plain", rendered.text)
+    if rendered.html is None:
+        return head + text_part
+    boundary = "=_mp_" + hashlib.sha256(rendered.message_id.encode()).hexdigest()[:24]
+    html_part = _qp_part("text/html", rendered.html)
+    return b"".join(
+        (
+            head,
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
+            f"--{boundary}\r\n".encode(), text_part, b"\r\n",
+            f"--{boundary}\r\n".encode(), html_part, b"\r\n",
+            f"--{boundary}--\r\n".encode(),
+        )
+    )
+
+
+def _build_with_email_package(routed: RoutedMessage, *, max_bytes: int, smtputf8: bool) -> bytes:
     rendered = routed.message
     event = rendered.event
     msg = EmailMessage(policy=UTF8_POLICY if smtputf8 else WIRE_POLICY)

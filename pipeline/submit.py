@@ -76,8 +76,9 @@ class Submitter:
             else:
                 unique[(event.tenant, event.event_id)] = event
         batch = list(unique.values())
-        fresh = [e for e, ok in zip(batch, self.status.accept(batch), strict=True) if ok]
-        report.duplicates += [e.event_id for e in batch if e not in fresh]
+        verdicts = self.status.accept(batch)
+        fresh = [e for e, ok in zip(batch, verdicts, strict=True) if ok]
+        report.duplicates += [e.event_id for e, ok in zip(batch, verdicts, strict=True) if not ok]
         try:
             for start in range(0, len(fresh), self.enqueuer.batch_size):
                 part = fresh[start : start + self.enqueuer.batch_size]
