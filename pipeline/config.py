@@ -113,7 +113,7 @@ class RouteConfig(_Section):
     match: RouteMatch
     accounts: list[str] = Field(min_length=1)
     strategy: Strategy = Strategy.LEAST_USED_TODAY
-    tracking_domain: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")  # click links of this route
+    tracking_domain: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")  # for its click links
 
     @model_validator(mode="after")
     def _match_not_empty(self) -> RouteConfig:

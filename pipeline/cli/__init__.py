@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from . import accounts, bounce, core, inbox, plugins_cmd
+from . import accounts, bounce, core, inbox, plugins_cmd, serve
 from . import status as status_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="mailpipe: lead email through your own SMTP accounts.")
 core.register(app)
 status_cmd.register(app)
+serve.register(app)
 app.add_typer(bounce.app, name="bounce", help="Parse and classify bounce mails.")
 app.add_typer(accounts.app, name="accounts", help="List accounts, check their connection, pause and resume them.")
 plugins_cmd.register(app)
