@@ -125,7 +125,10 @@ def test_metrics_after_a_run_match_the_outcomes_per_stage_account_and_reply_clas
     # stages: every accepted email rendered, none failed, nothing in progress; 35 SMTP transactions classified
     assert value(samples, "mailpipe_stage_messages_in_total", stage="render") == 35  # the leftover 1000 was wiped
     assert value(samples, "mailpipe_stage_messages_in_total", stage="classify") == 35
-    assert value(samples, "mailpipe_stage_messages_in_total", stage="send") == 35
+    # the send-time gate may hand a message back to the send queue (too early for its slot): >= 35 in,
+    # but exactly 35 SMTP transactions
+    assert value(samples, "mailpipe_stage_messages_in_total", stage="send") >= 35
+    assert value(samples, "mailpipe_send_attempts_total") == 35
     for stage in ("render", "route", "rate_limit", "send", "classify"):
         assert value(samples, "mailpipe_stage_failures_total", stage=stage) == 0
         assert value(samples, "mailpipe_stage_messages_in_progress", stage=stage) == 0

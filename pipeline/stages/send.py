@@ -37,9 +37,9 @@ class SendRuntime:
     @property
     def ledger(self) -> SendLedger:
         if self._ledger is None:
-            # A blocking pool: a burst of concurrent sends waits for a connection instead of failing.
-            pool = aioredis.BlockingConnectionPool.from_url(self.ctx.config.redis_url, max_connections=64, timeout=30)
-            client = aioredis.Redis(connection_pool=pool, health_check_interval=30)
+            # A whole batch of sends runs concurrently on this loop: redis-py's default cap of 100
+            # connections per client made bursts fail with MaxConnectionsError.
+            client = aioredis.Redis.from_url(self.ctx.config.redis_url, health_check_interval=30, max_connections=2000)
             lease = max(a.timeout for a in self.ctx.resolved.values()) * 3 + 5
             self._ledger = SendLedger(client, lease=lease, policy=self.ctx.config.send.ambiguous.value)
         return self._ledger
