@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 
 from . import keys
 from .models import SendReply
+from .redis_batch import ScriptBatcher
 
 LEDGER_TTL = 30 * 86400
 
@@ -93,13 +94,14 @@ class ClaimResult:
 
 
 class SendLedger:
-    def __init__(self, client: aioredis.Redis, *, lease: float, policy: str) -> None:
+    def __init__(self, client: aioredis.Redis, *, lease: float, policy: str, calls: ScriptBatcher | None = None) -> None:
         self.client = client
         self.lease = lease
         self.policy = policy
-        self._claim = client.register_script(_CLAIM)
-        self._complete = client.register_script(_COMPLETE)
-        self._commit = client.register_script(_COMMIT)
+        self.calls = calls or ScriptBatcher(client)  # one pipelined round trip per loop tick
+        self._claim = self.calls.register_script(_CLAIM)
+        self._complete = self.calls.register_script(_COMPLETE)
+        self._commit = self.calls.register_script(_COMMIT)
 
     async def claim(self, tenant: str, event_id: str) -> ClaimResult:
         token = uuid.uuid4().hex

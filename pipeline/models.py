@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -96,11 +96,27 @@ def is_hard_bounce(reason: str, code: int | None) -> bool:
     return reason == "not_accept" and code is not None and 500 <= code < 600
 
 
+# Validation context of items passed between stages: the lead event in them was validated in full
+# when it entered the pipeline (submit, HTTP, render), so the costly field checks are not re-run on
+# every hop. Types, shapes and lengths are still checked; the MIME writer re-checks every header.
+BETWEEN_STAGES = {"between_stages": True}
+
+
+def _between_stages(info: Any) -> bool:
+    context = getattr(info, "context", None)
+    return bool(context and context.get("between_stages"))
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)
+
+    @classmethod
+    def from_stage(cls, raw: str | bytes) -> Self:
+        """Decode an item another stage produced (see BETWEEN_STAGES)."""
+        return cls.model_validate_json(raw, context=BETWEEN_STAGES)
 
 
 class LeadEvent(_Model):
@@ -125,13 +141,15 @@ class LeadEvent(_Model):
     @field_validator("event_id", "campaign", "list_name", "to_name", "subject")
     @classmethod
     def _no_control_chars(cls, value: str | None, info: Any) -> str | None:
-        if value is not None:
+        if value is not None and not _between_stages(info):
             check_header_value(value, info.field_name)
         return value
 
     @field_validator("tags")
     @classmethod
-    def _tags_are_short_and_clean(cls, tags: list[str]) -> list[str]:
+    def _tags_are_short_and_clean(cls, tags: list[str], info: Any) -> list[str]:
+        if _between_stages(info):
+            return tags
         for tag in tags:
             check_header_value(tag, "tags")
             if len(tag) > 100:
@@ -140,13 +158,13 @@ class LeadEvent(_Model):
 
     @field_validator("to")
     @classmethod
-    def _valid_address(cls, value: str) -> str:
-        return normalise_address(value)
+    def _valid_address(cls, value: str, info: Any) -> str:
+        return value if _between_stages(info) else normalise_address(value)
 
     @field_validator("data")
     @classmethod
-    def _bounded_data(cls, data: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(data, default=str)) > MAX_DATA_BYTES:
+    def _bounded_data(cls, data: dict[str, Any], info: Any) -> dict[str, Any]:
+        if not _between_stages(info) and len(json.dumps(data, default=str)) > MAX_DATA_BYTES:
             raise ValueError(f"data must serialise to at most {MAX_DATA_BYTES} bytes")
         return data
 

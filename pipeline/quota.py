@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 from . import keys
 from .config import RateLimitConfig, ResolvedAccount
 from .providers import Limits
+from .redis_batch import ScriptBatcher
 from .throttle import FACTOR_LUA, effective_factor
 
 TENANT = "default"  # accounts belong to the deployment, not to a tenant
@@ -257,11 +258,12 @@ def _plan(scopes: list[Scope], now: float, timezone: str, *, server_clock: bool)
 class SendGate:
     """Check-and-take at send time, on the send stage's event loop (async Redis)."""
 
-    def __init__(self, client: aioredis.Redis, rate_limit: RateLimitConfig) -> None:
+    def __init__(self, client: aioredis.Redis, rate_limit: RateLimitConfig, calls: ScriptBatcher | None = None) -> None:
         self.client = client
         self.rate_limit = rate_limit
-        self._take = client.register_script(_TAKE)
-        self._refund = client.register_script(_REFUND)
+        calls = calls or ScriptBatcher(client)  # shared with the ledger: one round trip per loop tick
+        self._take = calls.register_script(_TAKE)
+        self._refund = calls.register_script(_REFUND)
 
     async def take(self, account: ResolvedAccount, recipient: str, now: float | None = None) -> GateResult:
         """Check and take every limit of this message now. Without `now` the per-second logs use the

@@ -161,4 +161,4 @@ def observe(result: SendResult, decision: Decision, first_time: bool, ctx: Stage
 
 
 def decode(raw: str) -> SendResult:
-    return SendResult.model_validate_json(raw)
+    return SendResult.from_stage(raw)

@@ -68,4 +68,4 @@ def handle(messages: list[RoutedMessage], ctx: StageContext) -> list[Forward]:
 
 
 def decode(raw: str) -> RoutedMessage:
-    return RoutedMessage.model_validate_json(raw)
+    return RoutedMessage.from_stage(raw)

@@ -121,7 +121,7 @@ def _wait_for(candidates: list[str], usage: dict[str, AccountUsage], ctx: StageC
 
 
 def decode(raw: str) -> RouteRequest:
-    return RouteRequest.model_validate_json(raw)
+    return RouteRequest.from_stage(raw)
 
 
 def _route_label(ctx: StageContext, request: RouteRequest) -> str:

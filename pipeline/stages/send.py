@@ -47,7 +47,7 @@ class SendRuntime:
     @property
     def gate(self) -> SendGate:
         if self._gate is None:
-            self._gate = SendGate(self.ledger.client, self.ctx.config.rate_limit)
+            self._gate = SendGate(self.ledger.client, self.ctx.config.rate_limit, calls=self.ledger.calls)
         return self._gate
 
 
@@ -154,4 +154,4 @@ async def handle(messages: list[RoutedMessage], runtime: SendRuntime) -> list[Fo
 
 
 def decode(raw: str) -> RoutedMessage:
-    return RoutedMessage.model_validate_json(raw)
+    return RoutedMessage.from_stage(raw)
