@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 import structlog
 
 from . import metrics
-from .logs import JOURNEY_LOGGER
+from .logs import JOURNEY_LOGGER, write_journey_lines
 from .models import LeadEvent, RoutedMessage, RouteRequest, SendResult
 
 T = TypeVar("T")
@@ -89,10 +89,15 @@ def observe(stage: str, count: int, decode: Callable[[str], T]) -> Iterator[Stag
 
 
 def _canonical_lines(run: StageRun[Any], duration_ms: float, batch: int) -> None:
-    info = log.info
+    lines = []
     for event_id, account, attempt in run.items:
         outcome, fields = run.outcomes.get(event_id or "", ("done", {}))
-        info(
-            "stage_done", stage=run.stage, event_id=event_id, account=account, attempt=attempt,
-            outcome=outcome, duration_ms=duration_ms, batch=batch, **fields,
-        )
+        lines.append({
+            "stage": run.stage, "event_id": event_id, "account": account, "attempt": attempt,
+            "outcome": outcome, "duration_ms": duration_ms, "batch": batch, **fields, "event": "stage_done",
+        })
+    if write_journey_lines(lines):
+        return
+    for line in lines:
+        line.pop("event")
+        log.info("stage_done", **line)

@@ -18,10 +18,13 @@ loggers propagate here instead of installing their own handlers.
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 import os
 import sys
-from typing import TextIO
+from collections.abc import Iterable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
 import structlog
 from structlog.typing import Processor
@@ -78,6 +81,8 @@ def configure_logging(level: str | None = None, json: bool | None = None, stream
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
+    global _json_handler
+    _json_handler = handler if as_json else None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -87,3 +92,36 @@ def configure_logging(level: str | None = None, json: bool | None = None, stream
         adopted.propagate = True
     logging.getLogger(JOURNEY_LOGGER).setLevel(journey_level())
 
+
+
+_json_handler: logging.StreamHandler[Any] | None = None
+
+
+def write_journey_lines(lines: Iterable[MutableMapping[str, Any]]) -> bool:
+    """Write a batch's canonical lines straight to the JSON handler, as one write.
+
+    The per-email lines are the bulk of all logging (five per email); sent one by one through
+    structlog and the stdlib handler they cost ~70 µs each, a tenth of the worker CPU. This path
+    makes the same JSON objects (bound context, level, logger, timestamp, the redactor) for a
+    fraction of that. It returns False — and the caller logs the normal way — unless the JSON
+    handler set up by `configure_logging` is still the only handler the journey lines reach.
+    """
+    handler = _json_handler
+    root = logging.getLogger()
+    journey = logging.getLogger(JOURNEY_LOGGER)
+    if handler is None or root.handlers != [handler] or journey.handlers or not journey.propagate:
+        return False
+    context = structlog.contextvars.get_contextvars()
+    stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    rendered = []
+    for fields in lines:
+        event_dict: MutableMapping[str, Any] = {**context, **fields, "level": "info", "logger": JOURNEY_LOGGER, "timestamp": stamp}
+        rendered.append(jsonlib.dumps(redact_event(None, "info", event_dict), default=repr))
+    if rendered:
+        handler.acquire()
+        try:
+            handler.stream.write("\n".join(rendered) + "\n")
+            handler.flush()
+        finally:
+            handler.release()
+    return True

@@ -74,7 +74,13 @@ def run_bench(
 
         rate = max(10.0, results.burst.rate * HALF_LOAD)
         say(f"3/5 pipeline paced at {rate:,.0f}/s for {plan.paced_seconds:.0f}s (half the burst rate)")
+        paced_recorder = Recorder(profile_dir) if profile_dir else None
+        if paced_recorder:  # small batches: where the fixed cost per broker message shows
+            for pid in worker_pids(worker):
+                paced_recorder.attach(pid, f"paced-worker-{pid}")
         results.paced = run_paced(stack, worker, submitter, rate, plan.paced_seconds)
+        if paced_recorder:
+            _write_profile(paced_recorder, profile_dir, "paced-workers", say)
         stack.stop_workers(worker)
         stack.flush()
 
