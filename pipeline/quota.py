@@ -236,9 +236,9 @@ class _Plan:
     counters: list[list[tuple[str, Window]]]
 
 
-def _plan(scopes: list[Scope], now: float, timezone: str, *, server_clock: bool) -> _Plan:
+def _static_plan(scopes: list[Scope], now: float, timezone: str) -> _Plan:
     plan_keys = [keys.account_state(TENANT, scopes[0].name)]
-    args: list[str | float | int] = ["" if server_clock else now, f"{now:.6f}:{uuid.uuid4().hex[:10]}", len(scopes)]
+    args: list[str | float | int] = [len(scopes)]
     counters: list[list[tuple[str, Window]]] = []
     for scope in scopes:
         plan_keys += [log_key(scope), keys.window_count(TENANT, scope.key, "second", "spacing")]
@@ -264,14 +264,15 @@ class SendGate:
         calls = calls or ScriptBatcher(client)  # shared with the ledger: one round trip per loop tick
         self._take = calls.register_script(_TAKE)
         self._refund = calls.register_script(_REFUND)
+        self._cache: dict[tuple[str, int, str], tuple[list[Scope], _Plan]] = {}
+        self._cache_minute = -1
 
     async def take(self, account: ResolvedAccount, recipient: str, now: float | None = None) -> GateResult:
         """Check and take every limit of this message now. Without `now` the per-second logs use the
         Redis server's clock at the moment the script runs (one clock for all hosts, no stale time)."""
         server_clock = now is None
         now = time.time() if now is None else now
-        scopes = scopes_for(account, recipient, self.rate_limit)
-        plan = _plan(scopes, now, self.rate_limit.timezone, server_clock=server_clock)
+        scopes, plan = self._planned(account, recipient, now, server_clock)
         raw = await self._take(keys=plan.keys, args=plan.args)
         verdict, value, scope_index, counter_index = (item.decode() if isinstance(item, bytes) else str(item) for item in raw)
         result = GateResult(Verdict(verdict))
@@ -285,6 +286,24 @@ class SendGate:
             result.window = plan.counters[int(scope_index) - 1][int(counter_index) - 1][1]
             result.until = next_reset(result.window, now, self.rate_limit.timezone)
         return result
+
+    def _planned(self, account: ResolvedAccount, recipient: str, now: float, server_clock: bool) -> tuple[list[Scope], _Plan]:
+        """Scopes and the minute's static plan, cached per (account, recipient domain, minute): building
+        bucket keys and reset times (zoneinfo) for every message was a tenth of the gate's CPU."""
+        minute = int(now // 60)
+        if minute != self._cache_minute:
+            self._cache.clear()
+            self._cache_minute = minute
+        cache_key = (account.name, id(account), recipient_domain(recipient))
+        cached = self._cache.get(cache_key)
+        if cached is None:
+            scopes = scopes_for(account, recipient, self.rate_limit)
+            cached = self._cache[cache_key] = (scopes, _static_plan(scopes, now, self.rate_limit.timezone))
+            if len(self._cache) > 10_000:  # many recipient domains: start again rather than grow
+                self._cache.clear()
+        scopes, static = cached
+        head: list[str | float | int] = ["" if server_clock else now, f"{now:.6f}:{uuid.uuid4().hex[:10]}"]
+        return scopes, _Plan(static.keys, head + static.args, static.counters)
 
     async def refund(self, result: GateResult) -> None:
         """Give the counts back: the server did not accept the message, so it was not sent."""
