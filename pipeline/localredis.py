@@ -29,6 +29,7 @@ class LocalRedis:
         binary = shutil.which("redis-server")
         if binary is None:
             raise MailpipeError("redis-server not found: install it (apt-get install redis-server) or set [broker] url")
+        self.directory.mkdir(parents=True, exist_ok=True)
         args = [
             binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
             "--save", "", "--daemonize", "no", "--loglevel", "warning",
