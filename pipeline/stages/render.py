@@ -6,7 +6,7 @@ from typing import Any
 
 from ..context import StageContext
 from ..errors import RenderError
-from ..htmltext import html_to_text
+from ..htmltext import rendered_html_to_text
 from ..list_unsubscribe import unsubscribe_headers, unsubscribe_url
 from ..mime import message_id_for
 from ..models import LeadEvent, RecipientEvent, RenderedMessage, RouteRequest
@@ -43,7 +43,7 @@ def render(event: LeadEvent, ctx: StageContext) -> RenderedMessage:
     if source.text:
         text = render_string(source.text, context, html=False, limit=limit, part="text")
     else:
-        text = html_to_text(html or "")
+        text = rendered_html_to_text(html or "")
     if html is not None:
         html = rewrite_links(html, event, ctx.config)  # after the text part: it keeps the original links
     unsubscribe = unsubscribe_url(event, ctx.config)
