@@ -17,7 +17,7 @@ class WorkerProcess:
         config_path: Path,
         *,
         processes: int = 1,
-        threads: int = 8,
+        threads: int = 4,
         queues: str = "",
         env: dict[str, str] | None = None,
         log_path: Path | None = None,

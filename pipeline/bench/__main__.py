@@ -19,7 +19,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ops/bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="~30-second run: smaller N, no 100k backlog phase")
     parser.add_argument("--processes", type=int, default=Settings.processes, help="worker processes (default 2)")
-    parser.add_argument("--threads", type=int, default=Settings.threads, help="threads per worker process (default 8)")
+    parser.add_argument("--threads", type=int, default=Settings.threads, help="threads per worker process (default 4)")
     parser.add_argument("--prefetch", type=int, default=Settings.prefetch, help="[broker] prefetch (default 64)")
     parser.add_argument("--pool-size", type=int, default=Settings.pool_size, help="SMTP sessions per account per process")
     parser.add_argument("--redis-max-connections", type=int, default=Settings.redis_max_connections,

@@ -51,7 +51,7 @@ class Settings:
     """Worker and broker knobs the benchmark may vary (never code)."""
 
     processes: int = 2
-    threads: int = 8
+    threads: int = 4
     prefetch: int = 64
     pool_size: int = 10
     # redis-py >= 6 caps each client's pool at 100 connections; the send stage's asyncio.gather over

@@ -50,7 +50,11 @@ def config_check(file: Annotated[Path | None, typer.Argument(help="config file")
 def worker(
     config: ConfigOption = None,
     processes: Annotated[int, typer.Option("--processes", "-p")] = 2,
-    threads: Annotated[int, typer.Option("--threads", "-t")] = 8,
+    threads: Annotated[
+        int,
+        typer.Option("--threads", "-t", help="per process; a send batch holds one while its SMTP sessions run: "
+                     "raise it for slow providers (4 was fastest against a local server, see docs/performance.md)"),
+    ] = 4,
     queues: Annotated[str, typer.Option("--queues", "-Q", help="comma list of stages, default all")] = "",
     metrics_port: Annotated[
         int, typer.Option("--metrics-port", envvar="MAILPIPE_METRICS_PORT", help="serve /metrics on this port (0: off)")
