@@ -115,7 +115,9 @@ def write_journey_lines(lines: Iterable[MutableMapping[str, Any]]) -> bool:
     stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     rendered = []
     for fields in lines:
-        event_dict: MutableMapping[str, Any] = {**context, **fields, "level": "info", "logger": JOURNEY_LOGGER, "timestamp": stamp}
+        event_dict: MutableMapping[str, Any] = {
+            **context, **fields, "level": "info", "logger": JOURNEY_LOGGER, "timestamp": stamp
+        }
         rendered.append(jsonlib.dumps(redact_event(None, "info", event_dict), default=repr))
     if rendered:
         handler.acquire()

@@ -73,7 +73,7 @@ class ScriptBatcher:
     async def _run(self, calls: list[_Call]) -> None:
         try:
             results = await self._execute(calls)
-        except BaseException as exc:  # noqa: BLE001 - the callers get the error, each its own copy
+        except BaseException as exc:  # the callers get the error, each its own copy
             for call in calls:
                 if call.future.done():
                     continue
