@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import dramatiq
 import pytest
 import redis
 from dramatiq.errors import ConnectionClosed
+from eventually import eventually
 
 from pipeline.broker import ResilientRedisBroker
 from pipeline.localredis import LocalRedis
 
 pytestmark = pytest.mark.chaos
-
-
-@pytest.fixture
-def aof_redis(tmp_path: Path) -> Iterator[LocalRedis]:
-    directory = tmp_path / "aof-redis"
-    directory.mkdir()
-    server = LocalRedis(directory, appendonly=True).start()
-    yield server
-    server.stop()
-
-
-def wait_until(condition, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return bool(condition())
 
 
 def test_delayed_messages_held_in_memory_survive_a_redis_restart_and_no_consumer_thread_dies(
@@ -56,14 +38,14 @@ def test_delayed_messages_held_in_memory_survive_a_redis_restart_and_no_consumer
     try:
         client = redis.Redis.from_url(aof_redis.url)
         acks = broker.acks_key("outage.DQ")
-        assert wait_until(lambda: client.scard(acks) == 20), "the delay-queue consumer holds all 20 in memory"
+        assert eventually(lambda: client.scard(acks) == 20, bool, timeout=20), "the delay-queue consumer holds all 20 in memory"
         aof_redis.stop()
         time.sleep(3)  # every eta passes while Redis is down: the due messages cannot be enqueued
         restarted.append(LocalRedis(aof_redis.directory, appendonly=True, port=aof_redis.port).start())
 
-        assert wait_until(lambda: len(set(done)) == 20), sorted(done)
+        assert eventually(lambda: len(set(done)) == 20, bool, timeout=20), sorted(done)
         assert all(thread.is_alive() for thread in worker.consumers.values())
-        assert wait_until(lambda: client.scard(acks) == 0 and client.hlen("outage:outage.DQ.msgs") == 0)
+        assert eventually(lambda: client.scard(acks) == 0 and client.hlen("outage:outage.DQ.msgs") == 0, bool, timeout=20)
     finally:
         worker.stop(timeout=5000)
         for server in restarted:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,15 +21,6 @@ pytestmark = pytest.mark.chaos
 
 EVENTS = 2000
 DOWN_SECONDS = 6.0
-
-
-@pytest.fixture
-def aof_redis(tmp_path: Path) -> Iterator[LocalRedis]:
-    directory = tmp_path / "aof-redis"
-    directory.mkdir()
-    server = LocalRedis(directory, appendonly=True).start()
-    yield server
-    server.stop()
 
 
 def test_a_redis_restart_mid_run_loses_nothing_and_sends_nothing_twice(
