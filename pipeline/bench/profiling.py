@@ -153,6 +153,10 @@ def stage_of(frames: list[Frame]) -> str:
             return "enqueue (next stage)"
         if frame.path.endswith("/pipeline/submit.py"):
             return "submit"
+    # Work the send stage started that runs in its own event-loop callbacks (pipelined script
+    # calls, SMTP replies): its stack holds Dramatiq's event-loop thread but no stage frame.
+    if any(f.function == "EventLoopThread.run" for f in frames):
+        return "send (event loop)"
     if any("/dramatiq/" in f.path for f in frames):
         return "Dramatiq consume/ack"
     return "other"
