@@ -13,7 +13,7 @@ from .context import StageContext
 from .enqueue import actor_name, decode_payload, queue_name
 from .stages import classify, rate_limit, render, route, send
 from .stages.batch import poison, run_batch, run_batch_async
-from .sweeper import record_progress
+from .sweeper import progress_of
 
 # Infrastructure failures (Redis down) raise out of the actor: Dramatiq retries the whole batch.
 RETRY_OPTIONS: dict[str, Any] = {"max_retries": 1000, "min_backoff": 500, "max_backoff": 30_000}
@@ -34,8 +34,7 @@ def _sync_actor(stage: str, module: ModuleType) -> Callable[[dict[str, Any]], No
         items = _items(stage, message, ctx)
         with journey.observe(stage, len(items), module.decode) as observed:
             forwards = run_batch(stage, items, observed.decode, module.handle, ctx)
-            runtime.enqueuer().forward(forwards)
-            record_progress(ctx.redis, forwards, ctx.clock())
+            runtime.enqueuer().forward(forwards, then=progress_of(ctx.redis, forwards, ctx.clock()))
 
     run.__name__ = actor_name(stage)
     return run
@@ -50,8 +49,7 @@ async def _send(message: dict[str, Any]) -> None:
     items = _items("send", message, send_rt.ctx)
     with journey.observe("send", len(items), send.decode) as observed:
         forwards = await run_batch_async("send", items, observed.decode, handle, send_rt.ctx)
-        runtime.enqueuer().forward(forwards)
-        record_progress(send_rt.ctx.redis, forwards, send_rt.ctx.clock())
+        runtime.enqueuer().forward(forwards, then=progress_of(send_rt.ctx.redis, forwards, send_rt.ctx.clock()))
 
 
 def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[Any, Any]]:

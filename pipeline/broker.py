@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
+from uuid import uuid4
 
 import dramatiq
 import redis
@@ -18,8 +19,11 @@ import structlog
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import current_millis, dq_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import AsyncIO
+from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from .config import BrokerConfig
 from .sweeper import SweeperMiddleware
@@ -97,6 +101,47 @@ class ResilientRedisBroker(RedisBroker):
             if warned:
                 log.info("broker_reachable_again", operation=what)
             return result
+
+    def enqueue_batch(self, messages: list[tuple[dramatiq.Message[Any], int | None]], then: Callable[[Pipeline], None]) -> None:
+        """Enqueue `messages` (each with its delay in ms, or None) and run the writes `then` queues,
+        all in one pipelined round trip. What `enqueue` does per message, without a round trip
+        each: a stage hop sends its next message(s) and the sweeper's progress together.
+        Dramatiq's own dispatch script is called as `enqueue` calls it (see `_dispatch`)."""
+        prepared = []
+        for message, delay in messages:
+            message = message.copy(options={"redis_message_id": str(uuid4())})
+            if delay is not None:
+                message = message.copy(queue_name=dq_name(message.queue_name), options={"eta": current_millis() + delay})
+            self.emit_before("enqueue", message, delay)
+            prepared.append((message, delay, message.encode()))
+        dispatch_sha = self.scripts["dispatch"].sha
+
+        def run() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            for message, _, data in prepared:
+                pipe.evalsha(
+                    dispatch_sha, 1, self.namespace,
+                    "enqueue", current_millis(), message.queue_name, self.broker_id, self.heartbeat_timeout,
+                    self.dead_message_ttl, self._should_do_maintenance("enqueue"), self._max_unpack_size(),
+                    message.options["redis_message_id"], data,
+                )  # fmt: skip
+            then(pipe)
+            results = pipe.execute(raise_on_error=False)
+            for (message, _, data), result in zip(prepared, results, strict=False):
+                if isinstance(result, NoScriptError):  # Redis restarted or flushed its scripts
+                    self.do_enqueue(message.queue_name, message.options["redis_message_id"], data)
+            errors = [r for r in results if isinstance(r, Exception) and not isinstance(r, NoScriptError)]
+            if errors:
+                raise errors[0]
+
+        self.retrying("enqueue", run)  # a retry resends the same message ids (see do_enqueue)
+        for message, delay, _ in prepared:
+            self.emit_after("enqueue", message, delay)
+
+    def shares_server(self, client: redis.Redis) -> bool:
+        """Whether `client` talks to the same Redis server and database as the broker."""
+        ours, theirs = self.client.connection_pool.connection_kwargs, client.connection_pool.connection_kwargs
+        return all(ours.get(k) == theirs.get(k) for k in ("host", "port", "path", "db"))
 
     def do_enqueue(self, queue_name: str, message_id: str, data: bytes) -> Any:
         # The same redis message id on every try: a try that ran but lost its reply leaves at

@@ -70,20 +70,36 @@ def identity(item: str) -> tuple[str, str] | None:
     return match.group(2), event_id
 
 
-def record_progress(client: redis.Redis, forwards: Iterable[Forward], now: float) -> None:
-    """Each forwarded event is next due at now + its delay; only events still pending are touched."""
+@dataclass
+class Progress:
+    """When each forwarded event is next due: now + its delay; only events still pending are touched."""
+
+    client: redis.Redis
+    scores: dict[str, dict[str, float]]  # tenant → event_id → due
+
+    def queue(self, pipe: Any) -> None:
+        for tenant, scores in self.scores.items():
+            pipe.zadd(keys.pending(tenant), scores, xx=True)
+
+    def write(self) -> None:
+        if self.scores:
+            pipe = self.client.pipeline(transaction=False)
+            self.queue(pipe)
+            pipe.execute()
+
+
+def progress_of(client: redis.Redis, forwards: Iterable[Forward], now: float) -> Progress:
     due: dict[str, dict[str, float]] = {}
     for forward in forwards:
         found = identity(forward.item)
         if found is not None:
             tenant, event_id = found
             due.setdefault(tenant, {})[event_id] = now + forward.delay
-    if not due:
-        return
-    pipe = client.pipeline(transaction=False)
-    for tenant, scores in due.items():
-        pipe.zadd(keys.pending(tenant), scores, xx=True)
-    pipe.execute()
+    return Progress(client, due)
+
+
+def record_progress(client: redis.Redis, forwards: Iterable[Forward], now: float) -> None:
+    progress_of(client, forwards, now).write()
 
 
 @dataclass

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+
+import uvloop
 
 from .actors import declare_actors
 from .broker import WORKER_PATIENCE, make_broker
@@ -15,6 +18,12 @@ from .logs import configure_logging
 GC_YOUNG_THRESHOLD = 20_000
 
 
+def use_uvloop() -> None:
+    """The send stage's event loop (Dramatiq's AsyncIO thread, made after this module loads) runs
+    on uvloop: the loop's own bookkeeping was ~11 % of worker CPU under stdlib asyncio."""
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def tune_gc() -> None:
     gc.freeze()  # what exists after start-up lives as long as the process: never scan it again
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 50)
@@ -25,4 +34,5 @@ configure_logging()
 broker = make_broker(load_config().broker, patience=WORKER_PATIENCE)
 actors = declare_actors(broker)
 
+use_uvloop()
 tune_gc()
