@@ -16,6 +16,7 @@ import redis
 
 from . import keys
 from .models import FINAL_OUTCOMES, LeadEvent
+from .script_pipeline import ScriptPipeline
 
 STREAM_MAXLEN = 1_000_000
 HISTORY_MAX = 200
@@ -83,14 +84,15 @@ class StatusStore:
     def accept(self, events: list[LeadEvent]) -> list[bool]:
         """Record events as accepted; False for each event_id already known (a duplicate)."""
         now = time.time()
-        pipe = self.client.pipeline(transaction=False)
+        pipe = ScriptPipeline(self.client)
         tenants = {event.tenant for event in events}
         for tenant in tenants:
-            pipe.sadd(keys.tenants(), tenant)
+            pipe.pipe.sadd(keys.tenants(), tenant)
         for event in events:
             entry = json.dumps({"at": now, "state": "accepted", "stage": "submit"})
             due = event.send_at.timestamp() if event.send_at else now
-            self._accept(
+            pipe.call(
+                self._accept,
                 keys=[
                     keys.event(event.tenant, event.event_id),
                     keys.history(event.tenant, event.event_id),
@@ -99,7 +101,6 @@ class StatusStore:
                     keys.outcome_counts(event.tenant),
                 ],
                 args=[event.event_id, event.tenant, event.to_json(), now, entry, max(due, now), STREAM_MAXLEN],
-                client=pipe,
             )
         results = pipe.execute()[len(tenants) :]
         return [bool(r) for r in results]
@@ -117,10 +118,11 @@ class StatusStore:
         if not transitions:
             return []
         now = time.time()
-        pipe = self.client.pipeline(transaction=False)
+        pipe = ScriptPipeline(self.client)
         for t in transitions:
             entry = {"at": now, "state": t.state, **t.entry}
-            self._transition(
+            pipe.call(
+                self._transition,
                 keys=[
                     keys.event(t.tenant, t.event_id),
                     keys.history(t.tenant, t.event_id),
@@ -129,7 +131,6 @@ class StatusStore:
                     keys.outcome_counts(t.tenant),
                 ],
                 args=[t.event_id, t.tenant, t.state, int(t.final), now, json.dumps(entry, default=str), STREAM_MAXLEN, HISTORY_MAX],
-                client=pipe,
             )
         return [r == 1 for r in pipe.execute()]
 
