@@ -1,8 +1,8 @@
 """Re-drive accepted events that stopped moving, so nothing accepted is ever lost.
 
 Every accepted event sits in its tenant's `pending` sorted set until its final outcome, scored
-by when it is next due to move. Each stage hop moves the score forward (`record_progress`, called
-by the actors after they enqueue the next step: now + the step's delay). An event whose score is
+by when it is next due to move. Each stage hop moves the score forward (`progress_of`, written by
+the actors together with the enqueue of the next step: now + the step's delay). An event whose score is
 more than `stalled_after` seconds in the past made no progress: its broker message was lost (a
 Redis restart dropped a worker's in-memory delayed messages, a message exhausted its retries, a
 broker lost data). `sweep` sends such events back to render from the original event JSON kept in
@@ -96,10 +96,6 @@ def progress_of(client: redis.Redis, forwards: Iterable[Forward], now: float) ->
             tenant, event_id = found
             due.setdefault(tenant, {})[event_id] = now + forward.delay
     return Progress(client, due)
-
-
-def record_progress(client: redis.Redis, forwards: Iterable[Forward], now: float) -> None:
-    progress_of(client, forwards, now).write()
 
 
 @dataclass

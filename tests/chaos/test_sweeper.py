@@ -15,7 +15,7 @@ from pipeline.enqueue import Enqueuer
 from pipeline.models import LeadEvent, RenderedMessage, RouteRequest
 from pipeline.stages.batch import Forward
 from pipeline.status import StatusStore, Transition
-from pipeline.sweeper import identity, record_progress, redriven_count, sweep
+from pipeline.sweeper import identity, progress_of, redriven_count, sweep
 
 pytestmark = pytest.mark.chaos
 
@@ -70,7 +70,7 @@ def test_waiting_and_finished_events_are_not_redriven_and_finished_ones_leave_th
     status.accept([event("waiting"), event("done")])
     old = time.time() - 100
     redis_client.zadd(keys.pending("default"), {"waiting": old, "done": old})
-    record_progress(redis_client, [Forward("send", RouteRequest(message=rendered("waiting")).to_json(), 3600)], time.time())
+    progress_of(redis_client, [Forward("send", RouteRequest(message=rendered("waiting")).to_json(), 3600)], time.time()).write()
     redis_client.zadd(keys.pending("default"), {"done": old})
     redis_client.hset(keys.event("default", "done"), "outcome", "sent")  # finished behind the set's back
     broker = StubBroker()
@@ -86,7 +86,7 @@ def test_progress_never_puts_a_finished_event_back_in_the_pending_set(redis_clie
     status = StatusStore(redis_client)
     status.accept([event("fin")])
     status.record([Transition("default", "fin", "sent")])
-    record_progress(redis_client, [Forward("classify", RouteRequest(message=rendered("fin")).to_json())], time.time())
+    progress_of(redis_client, [Forward("classify", RouteRequest(message=rendered("fin")).to_json())], time.time()).write()
     assert redis_client.zscore(keys.pending("default"), "fin") is None
 
 
