@@ -1,0 +1,1 @@
+"""PostgreSQL, the system of record (ARCHITECTURE §9): engine, tables, migrations, a private cluster."""
