@@ -10,12 +10,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
-from .http.settings import ServeConfig, TrackingConfig, WebhooksConfig
-from .inbox.settings import ImapSettings, SharedInboxConfig
-from .models import check_header_value, normalise_address
-from .providers import Limits, ProviderPreset, Security
-from .secrets import SecretRef
+from pipeline.errors import ConfigError
+from pipeline.http.settings import ServeConfig, TrackingConfig, WebhooksConfig
+from pipeline.inbox.settings import ImapSettings, SharedInboxConfig
+from pipeline.models import check_header_value, normalise_address
+from pipeline.plugin_host.presets import Limits, ProviderPreset, Security
+from pipeline.secrets import SecretRef
 
 CONFIG_ENV = "MAILPIPE_CONFIG"
 
@@ -187,7 +187,7 @@ class SuppressionConfig(_Section):
 
 
 class SweeperConfig(_Section):
-    """Re-drive accepted events that made no progress (pipeline/sweeper.py); runs in every worker."""
+    """Re-drive accepted events that made no progress (pipeline/runtime/sweeper.py); runs in every worker."""
 
     enabled: bool = True
     stalled_after: float = Field(default=900.0, ge=1.0)  # seconds past the time an event was due to move

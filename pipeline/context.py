@@ -10,13 +10,13 @@ from functools import cached_property
 import pluggy
 import redis
 
-from .account_state import AccountState
-from .config import Config, ResolvedAccount, resolve_account
-from .plugins import get_plugin_manager, plugin_manager_for, preset_for
-from .ratelimit import RateLimiter
-from .status import StatusStore
-from .suppression import SuppressionStore
-from .templates import TemplateStore
+from pipeline.config import Config, ResolvedAccount, resolve_account
+from pipeline.limits.account_state import AccountState
+from pipeline.limits.ratelimit import RateLimiter
+from pipeline.plugin_host.manager import get_plugin_manager, plugin_manager_for, preset_for
+from pipeline.state.status import StatusStore
+from pipeline.state.suppression import SuppressionStore
+from pipeline.templates import TemplateStore
 
 
 @dataclass

@@ -22,13 +22,13 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from .config import load_config
-from .devsmtp import DevSMTPServer, make_tls_files, scripted_rcpt
-from .localredis import LocalRedis
-from .status import StatusStore
-from .submit import Submitter
-from .suppression import SuppressionStore
-from .workers import WorkerProcess
+from pipeline.config import load_config
+from pipeline.runtime.processes import WorkerProcess
+from pipeline.smtp.devsmtp import DevSMTPServer, make_tls_files, scripted_rcpt
+from pipeline.state.localredis import LocalRedis
+from pipeline.state.status import StatusStore
+from pipeline.state.suppression import SuppressionStore
+from pipeline.submit import Submitter
 
 ACCOUNTS = ("eu-mailbox", "outreach-mailbox", "main-mailbox")
 TIMEOUT = 90.0

@@ -10,7 +10,7 @@ from typing import Any, Self
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import InvalidEvent
+from pipeline.errors import InvalidEvent
 
 MAX_FIELD_CHARS = 998  # RFC 5322 line limit: no single header value may exceed it
 MAX_BODY_CHARS = 512_000

@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler, SecretStr
 from pydantic_core import core_schema
 
-from .errors import SecretError
-from .redact import remember
+from pipeline.errors import SecretError
+from pipeline.observe.redact import remember
 
 
 class SecretRef:

@@ -9,11 +9,11 @@ from typing import Any
 import dramatiq
 import redis
 
-from .config import Config
-from .enqueue import Enqueuer
-from .errors import InvalidEvent
-from .models import LeadEvent, parse_event
-from .status import StatusStore
+from pipeline.config import Config
+from pipeline.errors import InvalidEvent
+from pipeline.models import LeadEvent, parse_event
+from pipeline.runtime.enqueue import Enqueuer
+from pipeline.state.status import StatusStore
 
 ACCEPT_CHUNK = 500
 
@@ -42,7 +42,7 @@ class Submitter:
 
     def __init__(self, config: Config, broker: dramatiq.Broker | None = None, client: redis.Redis | None = None) -> None:
         if broker is None:
-            from .broker import make_broker
+            from pipeline.runtime.broker import make_broker
 
             broker = make_broker(config.broker)
         self.enqueuer = Enqueuer(broker)

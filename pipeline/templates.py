@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from .errors import RenderError
+from pipeline.errors import RenderError
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pytest
 import redis
-
-from pipeline import runtime
-from pipeline.config import Config, load_config
-from pipeline.context import StageContext, build_context
-from pipeline.devsmtp import DevSMTPServer, TLSFiles, make_tls_files
-from pipeline.localredis import LocalRedis
-from pipeline.workers import WorkerProcess
+from pipeline.runtime.processes import WorkerProcess
 from testbed import SMTP_USERS, account_toml
 
+from pipeline.config import Config, load_config
+from pipeline.context import StageContext, build_context
+from pipeline.runtime import resources as runtime
+from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles, make_tls_files
+from pipeline.state.localredis import LocalRedis
 
 
 @pytest.fixture(scope="session")

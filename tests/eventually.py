@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from pipeline.status import StatusStore
+from pipeline.state.status import StatusStore
 
 T = TypeVar("T")
 

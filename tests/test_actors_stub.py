@@ -7,13 +7,13 @@ from collections.abc import Iterator
 import dramatiq
 import pytest
 from dramatiq import Worker
+from pipeline.runtime.actors import declare_actors
+from pipeline.runtime.broker import make_broker
+from pipeline.runtime.enqueue import queue_name
 
-from pipeline import runtime
-from pipeline.actors import declare_actors
-from pipeline.broker import make_broker
 from pipeline.config import BrokerConfig, Config
-from pipeline.devsmtp import DevSMTPServer
-from pipeline.enqueue import queue_name
+from pipeline.runtime import resources as runtime
+from pipeline.smtp.devsmtp import DevSMTPServer
 from pipeline.submit import Submitter
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.metrics import defined_metric_names
+from pipeline.observe.exposition import defined_metric_names
 
 OPS = Path(__file__).resolve().parent.parent / "ops"
 RULES = OPS / "prometheus" / "alerts.yml"

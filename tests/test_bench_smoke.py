@@ -62,14 +62,14 @@ def test_collapsed_stacks_are_attributed_to_their_stage_and_library(tmp_path: Pa
     raw = tmp_path / "worker.txt"
     raw.write_text(
         "run (/v/site-packages/dramatiq/worker.py:10);handle (/w/pipeline/stages/send.py:90);"
-        "build_message (/w/pipeline/mime.py:100);__getitem__ (/py/lib/python3.11/email/headerregistry.py:5) 3\n"
+        "build_message (/w/pipeline/smtp/mime.py:100);__getitem__ (/py/lib/python3.11/email/headerregistry.py:5) 3\n"
         "run (/v/site-packages/dramatiq/worker.py:10);_fetch (/v/site-packages/dramatiq/brokers/redis.py:300) 1\n"
         "EventLoopThread.run (/v/site-packages/dramatiq/asyncio.py:90);_run (/py/asyncio/events.py:80);"
-        "ScriptBatcher._run (/w/pipeline/redis_batch.py:75) 2\n"
+        "ScriptBatcher._run (/w/pipeline/state/script_batcher.py:75) 2\n"
     )
     stacks = parse_collapsed(raw.read_text().splitlines())
     assert stage_of(stacks[0][0]) == "send" and library_of(stacks[0][0]) == "MIME building (stdlib email)"
     assert stage_of(stacks[1][0]) == "Dramatiq consume/ack"
     assert stage_of(stacks[2][0]) == "send (event loop)"
     summary = summarise([raw])
-    assert summary.samples == 6 and summary.share(summary.inclusive_ours["build_message (pipeline/mime.py)"]) == 50.0
+    assert summary.samples == 6 and summary.share(summary.inclusive_ours["build_message (pipeline/smtp/mime.py)"]) == 50.0

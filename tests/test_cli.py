@@ -12,7 +12,7 @@ import redis
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.status import StatusStore
+from pipeline.state.status import StatusStore
 
 
 def test_submit_reports_bad_lines_by_number_and_still_submits_the_good_ones(config: object, write_config, tmp_path: Path,

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
-
 from eventually import wait_until_final
+
 from pipeline.config import load_config
-from pipeline.devsmtp import DevSMTPServer, scripted_rcpt
-from pipeline.status import StatusStore
+from pipeline.smtp.devsmtp import DevSMTPServer, scripted_rcpt
+from pipeline.state.status import StatusStore
+from pipeline.state.suppression import SuppressionStore
 from pipeline.submit import Submitter
-from pipeline.suppression import SuppressionStore
 
 ROUTE_OF = {0: ("nordics", "alpha"), 1: ("outreach", "beta"), 2: ("default", "gamma")}
 

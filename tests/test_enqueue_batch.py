@@ -7,12 +7,12 @@ from typing import Any
 
 import dramatiq
 import redis
+from pipeline.runtime.broker import ResilientRedisBroker
+from pipeline.runtime.enqueue import Enqueuer, actor_name, decode_payload, queue_name
+from pipeline.runtime.sweeper import progress_of
 
-from pipeline import keys
-from pipeline.broker import ResilientRedisBroker
-from pipeline.enqueue import Enqueuer, actor_name, decode_payload, queue_name
 from pipeline.stages.batch import Forward
-from pipeline.sweeper import progress_of
+from pipeline.state import keys
 
 
 def _item(event_id: str) -> str:

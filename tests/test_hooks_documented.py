@@ -1,5 +1,5 @@
 """Every hook is documented and tested (as datasette's test_plugin_hooks_have_tests): adding a hook to
-pipeline/hookspecs.py without a docstring, a guide entry or a test fails here."""
+pipeline/plugin_host/hookspecs.py without a docstring, a guide entry or a test fails here."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import hookspecs
+from pipeline.plugin_host import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "plugins.md"

@@ -16,12 +16,12 @@ from eventually import eventually, wait_until_final
 from testbed import SMTP_USERS, account_toml
 from typer.testing import CliRunner
 
-from pipeline import keys
 from pipeline.cli.account_control import register
 from pipeline.config import load_config
-from pipeline.devsmtp import DevSMTPServer, ReceivedMessage, TLSFiles
-from pipeline.quota import Window, next_reset
-from pipeline.status import StatusStore
+from pipeline.limits.quota import Window, next_reset
+from pipeline.smtp.devsmtp import DevSMTPServer, ReceivedMessage, TLSFiles
+from pipeline.state import keys
+from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
 
 pytestmark = pytest.mark.slow

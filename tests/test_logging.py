@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 import pytest
 import structlog
 
-from pipeline import journey, redact
-from pipeline.logs import ADOPTED_LOGGERS, JOURNEY_LOGGER, configure_logging
 from pipeline.models import LeadEvent
+from pipeline.observe import journey, redact
+from pipeline.observe.logs import ADOPTED_LOGGERS, JOURNEY_LOGGER, configure_logging
 from pipeline.secrets import SecretRef
 
 SECRET = "s3cr3t-Pa55-word-42"
@@ -109,7 +109,7 @@ def test_stdlib_lines_carry_the_bound_context_and_long_values_are_bounded(
 
 
 def test_console_format_is_chosen_for_a_terminal_and_json_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.logs import _wants_json
+    from pipeline.observe.logs import _wants_json
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -12,13 +12,13 @@ import pytest
 import redis
 from eventually import eventually, wait_until_final
 from metrics_scrape import free_port, parse, scrape_text, value
+from pipeline.runtime.processes import WorkerProcess
 from testbed import SMTP_USERS
 
 from pipeline.config import load_config
-from pipeline.devsmtp import DevSMTPServer
-from pipeline.status import StatusStore
+from pipeline.smtp.devsmtp import DevSMTPServer
+from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
-from pipeline.workers import WorkerProcess
 
 WRONG_BETA_PASSWORD = "beta-WRONG-pw-7f3a9c"
 CARELESS_PLUGIN = """
@@ -26,7 +26,7 @@ import base64, logging
 
 import structlog
 
-from pipeline.hookspecs import hookimpl
+from pipeline.plugin_host.hookspecs import hookimpl
 
 
 @hookimpl

@@ -13,19 +13,20 @@ import dramatiq
 import pytest
 import redis
 from metrics_scrape import has, parse, value
+from pipeline.runtime.broker import make_broker
+from pipeline.runtime.enqueue import Enqueuer
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from pipeline import keys, metrics
-from pipeline.account_state import AccountState, Health
-from pipeline.broker import make_broker
 from pipeline.config import Config, load_config
-from pipeline.enqueue import Enqueuer
-from pipeline.metrics_server import prepare_worker_metrics, reap_dead_processes
-from pipeline.metrics_state import StateCollector
+from pipeline.limits.account_state import AccountState, Health
 from pipeline.models import LeadEvent, SendReply, TransportError
-from pipeline.status import StatusStore, Transition
-from pipeline.suppression import SuppressionStore
+from pipeline.observe import exposition, metrics
+from pipeline.observe.server import prepare_worker_metrics, reap_dead_processes
+from pipeline.observe.state_collector import StateCollector
+from pipeline.state import keys
+from pipeline.state.status import StatusStore, Transition
+from pipeline.state.suppression import SuppressionStore
 
 FORBIDDEN_LABELS = {"email", "address", "to", "recipient", "event_id", "message_id", "id", "tenant", "reply", "text"}
 
@@ -69,7 +70,7 @@ def test_every_metric_follows_the_naming_rules_and_has_only_low_cardinality_labe
         assert not set(metric._labelnames) & FORBIDDEN_LABELS, metric._name
         if metric._type == "histogram":
             assert metric._name.endswith("_seconds"), metric._name
-    names = metrics.defined_metric_names()
+    names = exposition.defined_metric_names()
     assert all(n.startswith("mailpipe_") for n in names)
     counters = {n for n in names if n.endswith("_total")}
     for attempts in (n for n in counters if n.endswith("_attempts_total")):
@@ -78,7 +79,7 @@ def test_every_metric_follows_the_naming_rules_and_has_only_low_cardinality_labe
 
 
 def test_known_label_sets_are_exposed_at_zero_before_anything_happens(config: Config) -> None:
-    samples = parse(metrics.render_metrics(config).decode())
+    samples = parse(exposition.render_metrics(config).decode())
     for account in ("alpha", "beta", "gamma"):
         for reply_class in metrics.REPLY_CLASSES:
             assert has(samples, "mailpipe_smtp_replies_total", account=account, provider="smtp", reply_class=reply_class)
@@ -142,7 +143,7 @@ def test_an_unreachable_redis_gives_state_up_zero_not_a_failed_scrape(write_conf
 
 def run_in_multiprocess_mode(directory: Path, code: str) -> None:
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
-    subprocess.run([sys.executable, "-c", f"from pipeline import metrics\n{code}"], env=env, check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", f"from pipeline.observe import metrics\n{code}"], env=env, check=True, timeout=60)
 
 
 def test_a_dead_workers_in_progress_count_is_dropped_but_its_counters_kept(tmp_path: Path) -> None:
@@ -167,7 +168,7 @@ def test_starting_a_worker_wipes_only_last_runs_metric_files(tmp_path: Path) -> 
     (directory / "notes.txt").write_text("keep me")
     env = {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
     args = prepare_worker_metrics(env, 9999)
-    assert args == ["--fork-function", "pipeline.metrics_server:serve"]
+    assert args == ["--fork-function", "pipeline.observe.server:serve"]
     assert not list(directory.glob("*.db")) and (directory / "notes.txt").exists()
     assert env["MAILPIPE_METRICS_PORT"] == "9999"
 

@@ -14,14 +14,14 @@ import pytest
 import redis
 from eventually import eventually, wait_until_final
 from metrics_scrape import free_port, has, parse, scrape_text, value
+from pipeline.runtime.processes import WorkerProcess
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from pipeline.config import load_config
-from pipeline.devsmtp import DevSMTPServer
-from pipeline.status import StatusStore
+from pipeline.smtp.devsmtp import DevSMTPServer
+from pipeline.state.status import StatusStore
+from pipeline.state.suppression import SuppressionStore
 from pipeline.submit import Submitter
-from pipeline.suppression import SuppressionStore
-from pipeline.workers import WorkerProcess
 
 
 def lead(i: int, to: str | None = None, **extra: object) -> dict[str, object]:
@@ -53,7 +53,7 @@ def metrics_port(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> int:
 def leftover_from_an_earlier_run(directory: Path) -> None:
     """A real metrics file of another process, as a previous run would leave it."""
     directory.mkdir(exist_ok=True)
-    code = "from pipeline import metrics; metrics.STAGE_IN.labels('render').inc(1000)"
+    code = "from pipeline.observe import metrics; metrics.STAGE_IN.labels('render').inc(1000)"
     subprocess.run([sys.executable, "-c", code], env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}, check=True)
     assert list(directory.glob("counter_*.db"))
 

@@ -15,15 +15,16 @@ from pathlib import Path
 
 import pytest
 import typer
+from pipeline.feedback.webhooks import WebhookSettings
 from typer.testing import CliRunner
 
-import pipeline.plugins
+import pipeline.plugin_host.manager
 from pipeline.cli import plugins_cmd
 from pipeline.cli.plugins_cmd import register
 from pipeline.config import AccountConfig, parse_config
 from pipeline.errors import PluginError
 from pipeline.models import AccountSignal, DeliveryEvent, RecipientEvent, SendReply
-from pipeline.plugins import (
+from pipeline.plugin_host.manager import (
     ENTRY_POINT_GROUP,
     LoadOptions,
     PluginSource,
@@ -33,7 +34,6 @@ from pipeline.plugins import (
     presets,
     reset_plugin_managers,
 )
-from pipeline.webhooks import WebhookSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "mailpipe-example-plugin"
@@ -41,9 +41,9 @@ ENV_SWITCHES = ("MAILPIPE_PLUGINS", "MAILPIPE_LOAD_PLUGINS", "MAILPIPE_BLOCK_PLU
 
 DROP_IN = '''
 """A drop-in plugin: overrides SendGrid's preset, classifies ACME replies, parses ACME webhooks and bounces."""
-from pipeline.hookspecs import hookimpl
+from pipeline.plugin_host.hookspecs import hookimpl
 from pipeline.models import DeliveryEvent, RecipientEvent, Verdict
-from pipeline.providers import ProviderPreset
+from pipeline.plugin_host.presets import ProviderPreset
 
 SEEN = []
 
@@ -104,7 +104,7 @@ def test_builtins_load_providers_then_core_fallbacks(monkeypatch: pytest.MonkeyP
     pm = build_plugin_manager(LoadOptions())
     names = [p.name for p in pm.loaded() if p.source == PluginSource.BUILTIN]
     assert names[:2] == ["plugins.smtp", "plugins.sendgrid"]
-    assert {"pipeline.fallbacks", "pipeline.hints"} <= set(names)
+    assert {"pipeline.plugin_host.fallbacks", "pipeline.plugin_host.hints"} <= set(names)
     assert pm.loaded()[0].hooks == (
         "mailpipe_classify_reply", "mailpipe_connection_hints", "mailpipe_prepare_message", "mailpipe_provider_presets",
     )
@@ -113,8 +113,8 @@ def test_builtins_load_providers_then_core_fallbacks(monkeypatch: pytest.MonkeyP
 def test_the_bounce_hooks_module_is_registered_when_present_and_skipped_when_absent(monkeypatch: pytest.MonkeyPatch) -> None:
     present = [p.name for p in build_plugin_manager(LoadOptions()).loaded()]
     assert ("pipeline.bounces.hooks" in present) == (ROOT / "pipeline" / "bounces" / "hooks.py").exists()
-    monkeypatch.setattr(pipeline.plugins, "OPTIONAL_CORE_PLUGINS", ("pipeline.not_written_yet",))
-    monkeypatch.setattr(pipeline.plugins, "BUILTIN_PLUGINS", ("plugins.smtp", "pipeline.not_written_yet"))
+    monkeypatch.setattr(pipeline.plugin_host.manager, "OPTIONAL_CORE_PLUGINS", ("pipeline.not_written_yet",))
+    monkeypatch.setattr(pipeline.plugin_host.manager, "BUILTIN_PLUGINS", ("plugins.smtp", "pipeline.not_written_yet"))
     assert [p.name for p in build_plugin_manager(LoadOptions()).loaded()] == ["plugins.smtp"]
 
 
@@ -151,11 +151,11 @@ def test_webhook_bounce_and_delivery_event_hooks_reach_a_drop_in(tmp_path: Path)
 def test_drop_ins_come_from_config_paths_relative_to_the_file_and_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write(tmp_path / "conf" / "local_plugins" / "from_config.py", "from pipeline.hookspecs import hookimpl\n")
+    write(tmp_path / "conf" / "local_plugins" / "from_config.py", "from pipeline.plugin_host.hookspecs import hookimpl\n")
     package = tmp_path / "env_pkg"
     write(package / "__init__.py", "from .rules import mailpipe_connection_hints  # noqa: F401\n")
     write(package / "rules.py", """
-        from pipeline.hookspecs import hookimpl
+        from pipeline.plugin_host.hookspecs import hookimpl
 
         @hookimpl
         def mailpipe_connection_hints(account, error):
@@ -192,11 +192,11 @@ def test_load_plugins_restricts_drop_ins_and_entry_points_but_not_builtins(
 
 
 def test_block_plugins_blocks_builtin_providers_by_short_name_but_never_core(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MAILPIPE_BLOCK_PLUGINS", "sendgrid, plugins.mailgun, pipeline.fallbacks")
+    monkeypatch.setenv("MAILPIPE_BLOCK_PLUGINS", "sendgrid, plugins.mailgun, pipeline.plugin_host.fallbacks")
     pm = get_plugin_manager()
     names = {p.name for p in pm.loaded()}
     assert "plugins.sendgrid" not in names and "plugins.mailgun" not in names
-    assert "pipeline.fallbacks" in names
+    assert "pipeline.plugin_host.fallbacks" in names
     assert "sendgrid" not in presets(pm) and "gmail" in presets(pm)
     assert set(pm.skipped) == {"plugins.sendgrid", "plugins.mailgun"}
 
@@ -207,7 +207,7 @@ def test_trace_plugins_logs_every_hook_call(monkeypatch: pytest.MonkeyPatch, cap
     with caplog.at_level(logging.INFO, logger="mailpipe.plugins"):
         pm.hook.mailpipe_connection_hints(account=account("smtp"), error="tcp: connection refused")
     lines = [r.getMessage() for r in caplog.records]
-    assert any(line.startswith("plugin hook mailpipe_connection_hints → ") and "pipeline.hints" in line for line in lines)
+    assert any(line.startswith("plugin hook mailpipe_connection_hints → ") and "pipeline.plugin_host.hints" in line for line in lines)
     assert any(line.startswith("plugin hook mailpipe_connection_hints returned") for line in lines)
 
 
@@ -216,7 +216,7 @@ def test_trace_plugins_logs_every_hook_call(monkeypatch: pytest.MonkeyPatch, cap
 
 def test_a_misspelt_hook_names_the_hook_and_suggests_the_right_one(tmp_path: Path) -> None:
     path = write(tmp_path / "typo.py", """
-        from pipeline.hookspecs import hookimpl
+        from pipeline.plugin_host.hookspecs import hookimpl
 
         @hookimpl
         def mailpipe_prepare_mesage(account, message):
@@ -235,7 +235,7 @@ def test_an_unmarked_hook_function_is_an_error_not_silently_ignored(tmp_path: Pa
 
 def test_a_hook_with_a_wrong_argument_name_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path / "badargs.py", """
-        from pipeline.hookspecs import hookimpl
+        from pipeline.plugin_host.hookspecs import hookimpl
 
         @hookimpl
         def mailpipe_prepare_message(acount, message):
@@ -326,8 +326,8 @@ def test_the_example_package_obeys_the_load_and_block_switches(example_installed
 
 def test_a_drop_in_overrides_an_entry_point_plugin(example_installed: Path, tmp_path: Path) -> None:
     override = write(tmp_path / "acme_override.py", """
-        from pipeline.hookspecs import hookimpl
-        from pipeline.providers import ProviderPreset
+        from pipeline.plugin_host.hookspecs import hookimpl
+        from pipeline.plugin_host.presets import ProviderPreset
 
         @hookimpl
         def mailpipe_provider_presets():

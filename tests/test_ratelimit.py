@@ -8,9 +8,9 @@ import pytest
 
 from pipeline.config import ResolvedAccount
 from pipeline.context import StageContext
-from pipeline.providers import Limits
-from pipeline.quota import Scope
-from pipeline.ratelimit import HORIZON, RateLimiter, configured_rate, effective_rate, interval
+from pipeline.limits.quota import Scope
+from pipeline.limits.ratelimit import HORIZON, RateLimiter, configured_rate, effective_rate, interval
+from pipeline.plugin_host.presets import Limits
 
 
 def with_limits(ctx: StageContext, name: str, **limits: float) -> ResolvedAccount:

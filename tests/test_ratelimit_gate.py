@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis.asyncio as aioredis
 
-from pipeline.account_state import AccountState
 from pipeline.config import RateLimitConfig, ResolvedAccount
 from pipeline.context import StageContext
-from pipeline.providers import Limits
-from pipeline.quota import GateResult, SendGate, Verdict, Window, next_reset, read_usage
+from pipeline.limits.account_state import AccountState
+from pipeline.limits.quota import GateResult, SendGate, Verdict, Window, next_reset, read_usage
+from pipeline.plugin_host.presets import Limits
 
 NOW = datetime(2026, 3, 10, 12, 0, 0, tzinfo=ZoneInfo("UTC")).timestamp()
 

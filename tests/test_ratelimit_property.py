@@ -9,9 +9,9 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.providers import Limits
-from pipeline.quota import Scope
-from pipeline.ratelimit import RateLimiter
+from pipeline.limits.quota import Scope
+from pipeline.limits.ratelimit import RateLimiter
+from pipeline.plugin_host.presets import Limits
 
 calls = st.lists(st.tuples(st.floats(0, 3, allow_nan=False), st.integers(1, 60)), min_size=1, max_size=12)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from pipeline.feedback.replies import ReplyRule, classify_reply, match_rules, parse_retry_after
 
 from pipeline.models import AccountSignal as S
 from pipeline.models import RecipientEvent as E
 from pipeline.models import SendReply, TransportError, Verdict
-from pipeline.replies import ReplyRule, classify_reply, match_rules, parse_retry_after
 
 PROVIDERS = ("ses", "gmail", "outlook", "yahoo", "sendgrid", "mailgun", "postmark", "zoho")
 

@@ -12,9 +12,9 @@ from testbed import SMTP_USERS, account_toml
 
 from pipeline.config import load_config
 from pipeline.context import StageContext, build_context
-from pipeline.devsmtp import DevSMTPServer, TLSFiles
+from pipeline.limits.quota import Window, counter_key, next_reset, read_usage, scopes_for
 from pipeline.models import LeadEvent, RenderedMessage, RouteRequest
-from pipeline.quota import Window, counter_key, next_reset, read_usage, scopes_for
+from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.stages import route as route_stage
 
 

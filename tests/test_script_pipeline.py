@@ -8,8 +8,8 @@ import pytest
 import redis
 
 from pipeline.models import LeadEvent
-from pipeline.script_pipeline import ScriptPipeline
-from pipeline.status import StatusStore, Transition
+from pipeline.state.script_pipeline import ScriptPipeline
+from pipeline.state.status import StatusStore, Transition
 
 
 def _event(event_id: str) -> LeadEvent:

@@ -9,15 +9,15 @@ from pathlib import Path
 import dramatiq
 import redis
 import typer
+from pipeline.runtime.broker import make_broker
+from pipeline.runtime.enqueue import Enqueuer
 from typer.testing import CliRunner
 
-from pipeline.account_state import AccountState, Health
-from pipeline.broker import make_broker
 from pipeline.cli import status as status_cmd
 from pipeline.config import Config
-from pipeline.enqueue import Enqueuer
+from pipeline.limits.account_state import AccountState, Health
 from pipeline.models import LeadEvent
-from pipeline.status import StatusStore, Transition
+from pipeline.state.status import StatusStore, Transition
 
 
 def status_app() -> typer.Typer:

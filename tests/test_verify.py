@@ -10,14 +10,14 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from pipeline.account_state import AccountState, Health
 from pipeline.cli import accounts
 from pipeline.config import AccountConfig
-from pipeline.devsmtp import DevSMTPServer, TLSFiles
-from pipeline.hints import Step
-from pipeline.netutil import free_port
-from pipeline.plugins import LoadOptions, MailpipePluginManager, build_plugin_manager
-from pipeline.verify import Report, verify
+from pipeline.limits.account_state import AccountState, Health
+from pipeline.plugin_host.hints import Step
+from pipeline.plugin_host.manager import LoadOptions, MailpipePluginManager, build_plugin_manager
+from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
+from pipeline.smtp.netutil import free_port
+from pipeline.smtp.verify import Report, verify
 
 USER, PASSWORD = "alice@gmail.com", "app-password-1"
 GMAIL_535 = ("535-5.7.8 Username and Password not accepted. For more information, go to\n"

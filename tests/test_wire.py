@@ -6,8 +6,7 @@ import dramatiq
 import pytest
 from dramatiq.encoder import JSONEncoder
 from dramatiq.errors import DecodeError
-
-from pipeline.wire import OrjsonEncoder
+from pipeline.runtime.wire import OrjsonEncoder
 
 ITEM = '{"event":{"event_id":"e-1","to":"ana@example.com","subject":"Olá \\"quoted\\"\\r\\n"}}'
 

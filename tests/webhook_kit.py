@@ -13,8 +13,8 @@ from served import served
 from pipeline.config import load_config
 from pipeline.http.app import create_app
 from pipeline.models import LeadEvent
-from pipeline.status import StatusStore, Transition
-from pipeline.suppression import SuppressionStore
+from pipeline.state.status import StatusStore, Transition
+from pipeline.state.suppression import SuppressionStore
 
 RECIPIENT = "reader@receiver.example"
 

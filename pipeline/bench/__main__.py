@@ -8,11 +8,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..errors import MailpipeError
-from .report import render
-from .run import FULL, QUICK, run_bench, to_json
-from .scenario import Settings
-from .stack import BenchError
+from pipeline.bench.report import render
+from pipeline.bench.run import FULL, QUICK, run_bench, to_json
+from pipeline.bench.scenario import Settings
+from pipeline.bench.stack import BenchError
+from pipeline.errors import MailpipeError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import redis
 
-from ..keys import history
-from ..models import FINAL_OUTCOMES
+from pipeline.models import FINAL_OUTCOMES
+from pipeline.state.keys import history
 
 CHUNK = 2000
 

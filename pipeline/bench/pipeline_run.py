@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..submit import Submitter
-from ..workers import WorkerProcess
-from .latency import Percentiles, Timings, read_timings
-from .procstats import RssSampler, cpu_seconds, machine_seconds, snapshot, status_kib
-from .scenario import lead_events
-from .stack import BenchError, Stack, bench_pid, tree_pids, worker_pids
+from pipeline.bench.latency import Percentiles, Timings, read_timings
+from pipeline.bench.procstats import RssSampler, cpu_seconds, machine_seconds, snapshot, status_kib
+from pipeline.bench.scenario import lead_events
+from pipeline.bench.stack import BenchError, Stack, bench_pid, tree_pids, worker_pids
+from pipeline.runtime.processes import WorkerProcess
+from pipeline.submit import Submitter
 
 SUBMIT_CHUNK = 1000
 WARM_UP = 300

@@ -149,7 +149,7 @@ def stage_of(frames: list[Frame]) -> str:
     for frame in frames:
         if "/pipeline/stages/" in frame.path and not frame.path.endswith("/batch.py"):
             return Path(frame.path).stem
-        if frame.path.endswith("/pipeline/enqueue.py"):
+        if frame.path.endswith("/pipeline/runtime/enqueue.py"):
             return "enqueue (next stage)"
         if frame.path.endswith("/pipeline/submit.py"):
             return "submit"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
-from .procstats import cpu_seconds, snapshot
+from pipeline.bench.procstats import cpu_seconds, snapshot
 
 LOCAL_HOSTNAME = "bench.localhost"  # without it aiosmtplib calls socket.getfqdn() on every connect
 

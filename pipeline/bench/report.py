@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .pipeline_run import PipelineResult
-from .raw_smtp import RawResult
-from .submit_rate import SubmitResult
+from pipeline.bench.pipeline_run import PipelineResult
+from pipeline.bench.raw_smtp import RawResult
+from pipeline.bench.submit_rate import SubmitResult
 
 
 @dataclass

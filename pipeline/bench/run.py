@@ -7,14 +7,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..submit import Submitter
-from .pipeline_run import run_burst, run_drain, run_paced, warm_up
-from .profiling import Recorder, format_summary, record_prefix, summarise
-from .raw_smtp import run_raw
-from .report import BenchResults
-from .scenario import Settings, wire_message, write_jsonl
-from .stack import Stack, worker_pids
-from .submit_rate import run_submit
+from pipeline.bench.pipeline_run import run_burst, run_drain, run_paced, warm_up
+from pipeline.bench.profiling import Recorder, format_summary, record_prefix, summarise
+from pipeline.bench.raw_smtp import run_raw
+from pipeline.bench.report import BenchResults
+from pipeline.bench.scenario import Settings, wire_message, write_jsonl
+from pipeline.bench.stack import Stack, worker_pids
+from pipeline.bench.submit_rate import run_submit
+from pipeline.submit import Submitter
 
 Say = Callable[[str], None]
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, load_config
-from ..context import build_context
-from ..mime import build_message
-from ..models import LeadEvent, RoutedMessage
-from ..stages.render import render
+from pipeline.config import Config, load_config
+from pipeline.context import build_context
+from pipeline.models import LeadEvent, RoutedMessage
+from pipeline.smtp.mime import build_message
+from pipeline.stages.render import render
 
 TEMPLATE = "product-update"
 SUBJECT = "{{ first_name }}, a quick idea for {{ company }}"

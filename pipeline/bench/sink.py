@@ -7,8 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import MailpipeError
-from ..netutil import free_port, wait_for_port
+from pipeline.errors import MailpipeError
+from pipeline.smtp.netutil import free_port, wait_for_port
 
 SINK_PATHS = ("/usr/sbin/smtp-sink", "/usr/lib/postfix/smtp-sink")
 BACKLOG = 1024

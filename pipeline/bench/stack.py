@@ -10,14 +10,14 @@ from pathlib import Path
 
 import redis
 
-from ..config import Config
-from ..keys import outcome_counts
-from ..localredis import LocalRedis
-from ..models import FINAL_OUTCOMES
-from ..workers import WorkerProcess
-from .procstats import descendants
-from .scenario import Settings, load_scenario, write_scenario
-from .sink import SmtpSink
+from pipeline.bench.procstats import descendants
+from pipeline.bench.scenario import Settings, load_scenario, write_scenario
+from pipeline.bench.sink import SmtpSink
+from pipeline.config import Config
+from pipeline.models import FINAL_OUTCOMES
+from pipeline.runtime.processes import WorkerProcess
+from pipeline.state.keys import outcome_counts
+from pipeline.state.localredis import LocalRedis
 
 
 class BenchError(RuntimeError):

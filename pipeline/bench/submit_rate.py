@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .procstats import cpu_seconds, snapshot
-from .stack import BenchError, Stack
+from pipeline.bench.procstats import cpu_seconds, snapshot
+from pipeline.bench.stack import BenchError, Stack
 
 _ACCEPTED = re.compile(r"accepted (\d+)")
 

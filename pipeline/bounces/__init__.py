@@ -3,7 +3,7 @@ dozens of MTAs, auto-replies and ARF complaints told apart."""
 
 from __future__ import annotations
 
-from .parse import parse_bounce
-from .report import BounceCategory, BouncedRecipient, BounceKind, BounceReport, to_json_dict
+from pipeline.bounces.parse import parse_bounce
+from pipeline.bounces.report import BounceCategory, BouncedRecipient, BounceKind, BounceReport, to_json_dict
 
 __all__ = ["BounceCategory", "BounceKind", "BounceReport", "BouncedRecipient", "parse_bounce", "to_json_dict"]

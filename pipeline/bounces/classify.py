@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pipeline.models import is_hard_bounce
 
-from .codes import find_command, find_reply_code, find_status, prefer_status, status_class
-from .families import Family
-from .findings import Finding
-from .reason_patterns import normalise
-from .reasons import decide_reason
-from .report import BouncedRecipient, BounceKind
+from pipeline.bounces.codes import find_command, find_reply_code, find_status, prefer_status, status_class
+from pipeline.bounces.families import Family
+from pipeline.bounces.findings import Finding
+from pipeline.bounces.reason_patterns import normalise
+from pipeline.bounces.reasons import decide_reason
+from pipeline.bounces.report import BouncedRecipient, BounceKind
 
 MAX_REPLY_CHARS = 1000
 MAX_TEXT_CHARS = 20_000

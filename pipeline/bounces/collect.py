@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .addresses import find_addresses, first_address
-from .dsn import DSN_HINT_RE, DeliveryStatus, parse_delivery_status
-from .families import Family
-from .findings import Finding
-from .mime import MailView
-from .textscan import ScanResult, cut_original, scan
+from pipeline.bounces.addresses import find_addresses, first_address
+from pipeline.bounces.dsn import DSN_HINT_RE, DeliveryStatus, parse_delivery_status
+from pipeline.bounces.families import Family
+from pipeline.bounces.findings import Finding
+from pipeline.bounces.mime import MailView
+from pipeline.bounces.textscan import ScanResult, cut_original, scan
 
 DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 # PowerMTA's X-PowerMTA-BounceCategory → reason

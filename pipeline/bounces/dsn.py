@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .addresses import first_address
+from pipeline.bounces.addresses import first_address
 
 _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{1,60})\s*:\s?(.*)$")
 _RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")

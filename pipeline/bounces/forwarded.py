@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from .mime import MailView, load_message
+from pipeline.bounces.mime import MailView, load_message
 
 MAX_FORWARDS = 3
 _MARKER = re.compile(

@@ -7,11 +7,11 @@ from typing import Any
 
 import pluggy
 
-from pipeline.hookspecs import hookimpl
+from pipeline.plugin_host.hookspecs import hookimpl
 
-from .mime import load_message
-from .parse import parse_bounce
-from .report import BounceReport
+from pipeline.bounces.mime import load_message
+from pipeline.bounces.parse import parse_bounce
+from pipeline.bounces.report import BounceReport
 
 
 @hookimpl(trylast=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from .addresses import first_address
-from .dsn import parse_delivery_status
-from .mime import MailView, load_message
+from pipeline.bounces.addresses import first_address
+from pipeline.bounces.dsn import parse_delivery_status
+from pipeline.bounces.mime import MailView, load_message
 
 AUTO_SUBJECT = re.compile(
     r"^(?:re:\s*)?(?:\[?auto(?:matic|matische|matisch)?[- ]?(?:reply|response|respond|antwort|antwoord|svar|risposta|"

@@ -6,15 +6,15 @@ import logging
 import re
 from email.message import Message
 
-from .classify import classify
-from .collect import Collected, collect, original_recipient
-from .families import detect
-from .families.ses import SES, kind_of, load_notification, message_id
-from .forwarded import inline_forwards
-from .mime import MailView, build_view, load_message
-from .nonbounce import autoreply_address, bounce_evidence, feedback_addresses, is_autoreply, is_feedback
-from .report import BounceCategory, BouncedRecipient, BounceKind, BounceReport
-from .textscan import cut_original
+from pipeline.bounces.classify import classify
+from pipeline.bounces.collect import Collected, collect, original_recipient
+from pipeline.bounces.families import detect
+from pipeline.bounces.families.ses import SES, kind_of, load_notification, message_id
+from pipeline.bounces.forwarded import inline_forwards
+from pipeline.bounces.mime import MailView, build_view, load_message
+from pipeline.bounces.nonbounce import autoreply_address, bounce_evidence, feedback_addresses, is_autoreply, is_feedback
+from pipeline.bounces.report import BounceCategory, BouncedRecipient, BounceKind, BounceReport
+from pipeline.bounces.textscan import cut_original
 
 log = logging.getLogger(__name__)
 MAX_NESTING = 3

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .reason_patterns import matches, normalise
+from pipeline.bounces.reason_patterns import matches, normalise
 
 STATUS_REASONS: dict[str, str] = {
     "2.1.5": "delivered",

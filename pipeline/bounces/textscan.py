@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .addresses import ADDR, clean, find_addresses, is_daemon, is_mailer_daemon
-from .families.base import Family, compiled
-from .findings import Finding
+from pipeline.bounces.addresses import ADDR, clean, find_addresses, is_daemon, is_mailer_daemon
+from pipeline.bounces.families.base import Family, compiled
+from pipeline.bounces.findings import Finding
 
 # Where the returned original message begins: everything after it is the sender's mail.
 COMMON_CUTS: tuple[str, ...] = (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from . import accounts, bounce, core, inbox, plugins_cmd, serve
-from . import status as status_cmd
+from pipeline.cli import accounts, bounce, core, inbox, plugins_cmd, serve
+from pipeline.cli import status as status_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="mailpipe: lead email through your own SMTP accounts.")
 core.register(app)

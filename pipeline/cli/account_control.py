@@ -14,14 +14,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..account_state import AccountState
-from ..config import Config, ResolvedAccount, resolve_account
-from ..errors import MailpipeError, PluginError
-from ..plugins import plugin_manager_for, preset_for
-from ..quota import read_usage
-from ..ratelimit import configured_rate, effective_rate
-from ..throttle import throttles_last_hour
-from .core import ConfigOption, load_or_exit
+from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.config import Config, ResolvedAccount, resolve_account
+from pipeline.errors import MailpipeError, PluginError
+from pipeline.limits.account_state import AccountState
+from pipeline.limits.quota import read_usage
+from pipeline.limits.ratelimit import configured_rate, effective_rate
+from pipeline.limits.throttle import throttles_last_hour
+from pipeline.plugin_host.manager import plugin_manager_for, preset_for
 
 console = Console()
 err = Console(stderr=True)

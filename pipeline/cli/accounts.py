@@ -10,14 +10,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..account_state import AccountState
-from ..config import AccountConfig, Config, resolve_account
-from ..errors import MailpipeError, PluginError
-from ..models import normalise_address
-from ..plugins import MailpipePluginManager, plugin_manager_for, preset_for
-from ..verify import DEFAULT_TIMEOUT, Report, verify
-from .core import ConfigOption, load_or_exit
-from .account_control import register as register_control
+from pipeline.cli.account_control import register as register_control
+from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.config import AccountConfig, Config, resolve_account
+from pipeline.errors import MailpipeError, PluginError
+from pipeline.limits.account_state import AccountState
+from pipeline.models import normalise_address
+from pipeline.plugin_host.manager import MailpipePluginManager, plugin_manager_for, preset_for
+from pipeline.smtp.verify import DEFAULT_TIMEOUT, Report, verify
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="List accounts and check their connection.")
 register_control(app)

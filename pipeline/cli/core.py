@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..config import CONFIG_ENV, load_config
-from ..errors import ConfigError, MailpipeError
+from pipeline.config import CONFIG_ENV, load_config
+from pipeline.errors import ConfigError, MailpipeError
 
 console = Console()
 err = Console(stderr=True)
@@ -36,7 +36,7 @@ def load_or_exit(path: Path | None):  # type: ignore[no-untyped-def]
 def config_check(file: Annotated[Path | None, typer.Argument(help="config file")] = None) -> None:
     """Validate a config file; report every problem with its file and line."""
     config = load_or_exit(file)
-    from ..context import build_context
+    from pipeline.context import build_context
 
     try:
         resolved = build_context(config).resolved
@@ -70,9 +70,9 @@ def worker(
     # Idle consumers poll up to this many ms; delayed sends are released on a poll, so the default
     # 1000 ms lets rate-limited mail drift late and bunch. 100 ms keeps slots within ~0.1 s.
     env.setdefault("dramatiq_worker_timeout", "100")
-    args = [sys.executable, "-m", "dramatiq", "pipeline.worker", "-p", str(processes), "-t", str(threads)]
+    args = [sys.executable, "-m", "dramatiq", "pipeline.runtime.worker", "-p", str(processes), "-t", str(threads)]
     if metrics_port:
-        from ..metrics_server import prepare_worker_metrics
+        from pipeline.observe.server import prepare_worker_metrics
 
         args += prepare_worker_metrics(env, metrics_port)  # multiprocess dir wiped, exporter forked by Dramatiq
     stages = [q.strip() for q in queues.split(",") if q.strip()] or list(STAGE_QUEUES)
@@ -89,7 +89,7 @@ def submit(
     config: ConfigOption = None,
 ) -> None:
     """Submit lead events; invalid lines are reported and kept, valid lines still go through."""
-    from ..submit import Submitter, read_jsonl
+    from pipeline.submit import Submitter, read_jsonl
 
     loaded = load_or_exit(config)
     stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
@@ -137,7 +137,7 @@ def log(
     """Show an event's status history."""
     import redis
 
-    from ..status import StatusStore
+    from pipeline.state.status import StatusStore
 
     loaded = load_or_exit(config)
     status = StatusStore(redis.Redis.from_url(loaded.redis_url)).get(tenant, event_id)
@@ -163,7 +163,7 @@ def demo(
     events: Annotated[int, typer.Option(help="how many lead events to submit")] = 60,
 ) -> None:
     """Run the whole pipeline on an embedded default: private Redis, local SMTP, workers, sample leads."""
-    from ..demo import run_demo
+    from pipeline.demo import run_demo
 
     try:
         code = run_demo(out.resolve(), events=events, console=console)

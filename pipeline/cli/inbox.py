@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..logs import configure_logging
-from .core import ConfigOption, load_or_exit
+from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.observe.logs import configure_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Replies, auto-replies, bounces and complaints from IMAP.")
 console = Console()
@@ -30,8 +30,8 @@ def watch(
     mailbox: Annotated[list[str] | None, typer.Option("--mailbox", "-m", help="only this mailbox")] = None,
 ) -> None:
     """Watch every configured mailbox (IDLE, else polling) and record what arrives on its events."""
-    from ..errors import MailpipeError
-    from ..inbox.poller import mailboxes_of, start_watchers, watch_once
+    from pipeline.errors import MailpipeError
+    from pipeline.inbox.poller import mailboxes_of, start_watchers, watch_once
 
     loaded = load_or_exit(config)
     configure_logging()

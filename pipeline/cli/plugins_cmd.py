@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..plugins import presets
-from ..providers import Limits, ProviderPreset
-from .accounts import manager_or_exit
-from .core import ConfigOption, load_or_exit
+from pipeline.cli.accounts import manager_or_exit
+from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.plugin_host.manager import presets
+from pipeline.plugin_host.presets import Limits, ProviderPreset
 
 console = Console()
 err = Console(stderr=True)

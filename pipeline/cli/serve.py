@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ..errors import ConfigError
-from .core import ConfigOption, err, load_or_exit
+from pipeline.cli.core import ConfigOption, err, load_or_exit
+from pipeline.errors import ConfigError
 
 
 def serve(
@@ -19,8 +19,8 @@ def serve(
     """Serve POST /v1/events, POST /webhooks/{provider}, /u/{token}, /c/{token}, /metrics and /healthz."""
     import uvicorn
 
-    from ..http.app import create_app
-    from ..logs import configure_logging
+    from pipeline.http.app import create_app
+    from pipeline.observe.logs import configure_logging
 
     loaded = load_or_exit(config)
     configure_logging()

@@ -12,9 +12,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .. import snapshot
-from ..config import Config
-from .core import ConfigOption, load_or_exit
+from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.config import Config
+from pipeline.observe import snapshot
 
 console = Console()
 err = Console(stderr=True)

@@ -11,13 +11,13 @@ import redis
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from ..config import Config
-from ..models import LeadEvent
-from ..plugins import plugin_manager_for
-from ..submit import Submitter
-from . import click, health, ingest, unsubscribe, webhooks
-from .certificates import CertificateCache
-from .state import ServeState
+from pipeline.config import Config
+from pipeline.http import click, health, ingest, unsubscribe, webhooks
+from pipeline.http.certificates import CertificateCache
+from pipeline.http.state import ServeState
+from pipeline.models import LeadEvent
+from pipeline.plugin_host.manager import plugin_manager_for
+from pipeline.submit import Submitter
 
 TITLE = "mailpipe"
 DESCRIPTION = (

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..webhooks import WebhookRejected
+from pipeline.feedback.webhooks import WebhookRejected
 
 MAX_CERT_BYTES = 64_000
 MAX_CACHED = 64

@@ -15,10 +15,10 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..models import DeliveryEvent, RecipientEvent
-from ..tokens import BadToken, LinkToken, TokenKind
-from .instruments import BAD_LINKS
-from .state import ServeState
+from pipeline.feedback.tokens import BadToken, LinkToken, TokenKind
+from pipeline.http.instruments import BAD_LINKS
+from pipeline.http.state import ServeState
+from pipeline.models import DeliveryEvent, RecipientEvent
 
 log = structlog.get_logger("mailpipe.http.click")
 router = APIRouter(tags=["tracking"])

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from .schemas import Health
-from .state import ServeState
+from pipeline.http.schemas import Health
+from pipeline.http.state import ServeState
 
 router = APIRouter(tags=["operations"])
 
@@ -47,8 +47,8 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 def metrics_app(state: ServeState) -> Any:
-    """``pipeline.metrics``' exporter: instruments (summed over processes when
+    """``pipeline.observe.metrics``' exporter: instruments (summed over processes when
     ``PROMETHEUS_MULTIPROC_DIR`` is set) and the Redis state collector."""
-    from ..metrics import metrics_asgi_app
+    from pipeline.observe.exposition import metrics_asgi_app
 
     return metrics_asgi_app(state.config)

@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from .bodies import read_body
-from .instruments import INGEST_EVENTS
-from .schemas import EventStatusOut, IngestResult, ItemErrorOut, Problem
-from .state import ServeState
+from pipeline.http.bodies import read_body
+from pipeline.http.instruments import INGEST_EVENTS
+from pipeline.http.schemas import EventStatusOut, IngestResult, ItemErrorOut, Problem
+from pipeline.http.state import ServeState
 
 router = APIRouter(tags=["ingest"])
 EVENT_BODY = {

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import parse_config
-from .app import create_app
+from pipeline.config import parse_config
+from pipeline.http.app import create_app
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 MINIMAL = """

@@ -7,7 +7,7 @@ import math
 
 import redis
 
-from .. import keys
+from pipeline.state import keys
 
 
 class ReplayCache:

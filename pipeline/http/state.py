@@ -13,15 +13,15 @@ import pluggy
 import redis
 from pydantic import SecretStr
 
-from ..config import Config
-from ..errors import ConfigError
-from ..feedback import FeedbackApplier
-from ..status import StatusStore
-from ..submit import Submitter
-from ..tokens import TokenSigner, signer_for
-from .certificates import CertificateCache
-from .replay import ReplayCache
-from .settings import secret_refs
+from pipeline.config import Config
+from pipeline.errors import ConfigError
+from pipeline.feedback.apply import FeedbackApplier
+from pipeline.feedback.tokens import TokenSigner, signer_for
+from pipeline.http.certificates import CertificateCache
+from pipeline.http.replay import ReplayCache
+from pipeline.http.settings import secret_refs
+from pipeline.state.status import StatusStore
+from pipeline.submit import Submitter
 
 
 def resolve_webhook_options(config: Config) -> dict[str, dict[str, Any]]:

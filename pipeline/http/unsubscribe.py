@@ -15,11 +15,11 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..models import DeliveryEvent, RecipientEvent
-from ..tokens import BadToken, LinkToken, TokenKind
-from .bodies import read_body
-from .instruments import BAD_LINKS
-from .state import ServeState
+from pipeline.feedback.tokens import BadToken, LinkToken, TokenKind
+from pipeline.http.bodies import read_body
+from pipeline.http.instruments import BAD_LINKS
+from pipeline.http.state import ServeState
+from pipeline.models import DeliveryEvent, RecipientEvent
 
 log = structlog.get_logger("mailpipe.http.unsubscribe")
 router = APIRouter(tags=["unsubscribe"])

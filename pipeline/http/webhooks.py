@@ -15,12 +15,12 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from ..models import DeliveryEvent
-from ..webhooks import WebhookNotConfigured, WebhookPayloadError, WebhookRejected, WebhookSettings
-from .bodies import BodyTooLarge, read_body
-from .instruments import WEBHOOK_REQUESTS
-from .schemas import Problem, WebhookResult
-from .state import ServeState
+from pipeline.feedback.webhooks import WebhookNotConfigured, WebhookPayloadError, WebhookRejected, WebhookSettings
+from pipeline.http.bodies import BodyTooLarge, read_body
+from pipeline.http.instruments import WEBHOOK_REQUESTS
+from pipeline.http.schemas import Problem, WebhookResult
+from pipeline.http.state import ServeState
+from pipeline.models import DeliveryEvent
 
 log = structlog.get_logger("mailpipe.http.webhooks")
 router = APIRouter(tags=["webhooks"])

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 
-from .. import metrics
-from ..context import StageContext
-from ..models import DeliveryEvent
-from ..status import Transition
-from .classify import STATE_FOR_KIND, Finding, Kind
+from pipeline.context import StageContext
+from pipeline.inbox.classify import STATE_FOR_KIND, Finding, Kind
+from pipeline.models import DeliveryEvent
+from pipeline.observe import metrics
+from pipeline.state.status import Transition
 
 
 def apply_finding(finding: Finding, ctx: StageContext, mailbox: str) -> bool:

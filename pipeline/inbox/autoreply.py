@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .message import InboxMessage
+from pipeline.inbox.message import InboxMessage
 
 _AUTO_HEADERS = (
     "x-autoreply", "x-autorespond", "x-autoresponder", "x-autoreply-from", "x-mail-autoreply",

@@ -13,11 +13,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import RecipientEvent
-from .autoreply import is_auto_reply
-from .index import EventRef, MessageIndex, normalise_message_id, verp_message_ids
-from .message import InboxMessage, read_message
-from .snippet import reply_snippet
+from pipeline.inbox.autoreply import is_auto_reply
+from pipeline.inbox.index import EventRef, MessageIndex, normalise_message_id, verp_message_ids
+from pipeline.inbox.message import InboxMessage, read_message
+from pipeline.inbox.snippet import reply_snippet
+from pipeline.models import RecipientEvent
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _classify(message: InboxMessage, index: MessageIndex, message_id_domain: str
     own = message.message_id
     if own and index.find([own]):
         return Finding(Kind.IGNORED, entry={"why": "our own message"})
-    from ..bounces import BounceCategory, parse_bounce  # lazy: the parser is large and optional here
+    from pipeline.bounces import BounceCategory, parse_bounce
 
     report = parse_bounce(message.raw)
     base = _base_entry(message)

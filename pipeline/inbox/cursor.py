@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import redis
 
-from .. import keys
+from pipeline.state import keys
 
 # ARGV: uidvalidity, uid. Advance only within the same UIDVALIDITY and only forward.
 _ADVANCE = """

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import redis
 
-from .. import keys
+from pipeline.state import keys
 
 MAX_ID_CHARS = 250
 MAX_CANDIDATES = 40

@@ -9,8 +9,8 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-from ..htmltext import html_to_text
-from .index import message_ids_in, normalise_message_id
+from pipeline.inbox.index import message_ids_in, normalise_message_id
+from pipeline.smtp.htmltext import html_to_text
 
 MAX_HEADER_CHARS = 4_000
 MAX_TEXT_CHARS = 200_000

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 import redis
 import structlog
 
-from ..config import Config
-from ..context import StageContext, build_context
-from .apply import apply_finding
-from .classify import classify_message
-from .cursor import CursorStore, message_digest
-from .index import MessageIndex
-from .session import ImapConfigError, ImapError, ImapSession
-from .settings import ImapSettings
+from pipeline.config import Config
+from pipeline.context import StageContext, build_context
+from pipeline.inbox.apply import apply_finding
+from pipeline.inbox.classify import classify_message
+from pipeline.inbox.cursor import CursorStore, message_digest
+from pipeline.inbox.index import MessageIndex
+from pipeline.inbox.session import ImapConfigError, ImapError, ImapSession
+from pipeline.inbox.settings import ImapSettings
 
 log = structlog.get_logger("mailpipe.inbox")
 

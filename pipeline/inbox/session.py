@@ -19,9 +19,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..errors import MailpipeError
-from ..providers import Security
-from .settings import ImapSettings
+from pipeline.errors import MailpipeError
+from pipeline.inbox.settings import ImapSettings
+from pipeline.plugin_host.presets import Security
 
 MAX_LINE_BYTES = 64_000
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..providers import Security
-from ..secrets import SecretRef
+from pipeline.plugin_host.presets import Security
+from pipeline.secrets import SecretRef
 
 _DEFAULT_PORTS = {Security.TLS: 993, Security.STARTTLS: 143, Security.NONE: 143}
 

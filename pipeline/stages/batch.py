@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import redis
 import structlog
 
-from ..context import StageContext
-from ..models import RecipientEvent
-from ..status import Transition
+from pipeline.context import StageContext
+from pipeline.models import RecipientEvent
+from pipeline.state.status import Transition
 
 log = structlog.get_logger("mailpipe.stage")
 T = TypeVar("T")

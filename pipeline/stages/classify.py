@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from .. import journey, metrics
-from ..account_state import Health
-from ..context import StageContext
-from ..inbox.index import MessageIndex
-from ..models import AccountSignal, DeliveryEvent, RecipientEvent, RouteRequest, SendResult, Verdict
-from ..status import Transition
-from ..throttle import record_throttle
-from .batch import Forward
+from pipeline.context import StageContext
+from pipeline.inbox.index import MessageIndex
+from pipeline.limits.account_state import Health
+from pipeline.limits.throttle import record_throttle
+from pipeline.models import AccountSignal, DeliveryEvent, RecipientEvent, RouteRequest, SendResult, Verdict
+from pipeline.observe import journey, metrics
+from pipeline.stages.batch import Forward
+from pipeline.state.status import Transition
 
 MAX_THROTTLE_RETRIES = 1000
 
@@ -89,7 +89,10 @@ def decide(result: SendResult, ctx: StageContext) -> Decision:
         entry["next"] = "reroute"
         return Decision(verdict, transition("rerouted"), Forward("route", request.to_json()), effects=["paused"])
     if signal in (AccountSignal.THROTTLED, AccountSignal.QUOTA_EXHAUSTED) and not too_old and routed.throttled < MAX_THROTTLE_RETRIES:
-        delay = record_throttle(ctx, routed.account, verdict.retry_after, quota=signal == AccountSignal.QUOTA_EXHAUSTED)
+        delay = record_throttle(
+            ctx.redis, routed.account, verdict.retry_after, now=ctx.clock(), timezone=ctx.config.rate_limit.timezone,
+            quota=signal == AccountSignal.QUOTA_EXHAUSTED,
+        )
         again = routed.model_copy(update={"throttled": routed.throttled + 1})
         entry["next_in"] = round(delay, 3)
         return Decision(verdict, transition("throttled"), Forward("rate_limit", again.to_json(), delay))

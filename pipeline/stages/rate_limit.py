@@ -11,11 +11,11 @@ from collections import Counter
 
 import structlog
 
-from .. import metrics
-from ..context import StageContext
-from ..models import RoutedMessage, RouteRequest
-from ..quota import read_usage, scopes_for
-from .batch import Forward
+from pipeline.context import StageContext
+from pipeline.limits.quota import read_usage, scopes_for
+from pipeline.models import RoutedMessage, RouteRequest
+from pipeline.observe import metrics
+from pipeline.stages.batch import Forward
 
 log = structlog.get_logger("mailpipe.rate_limit")
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..context import StageContext
-from ..errors import RenderError
-from ..htmltext import rendered_html_to_text
-from ..list_unsubscribe import unsubscribe_headers, unsubscribe_url
-from ..mime import message_id_for
-from ..models import LeadEvent, RecipientEvent, RenderedMessage, RouteRequest
-from ..status import Transition
-from ..templates import TemplateSource, render_string
-from ..tracking import rewrite_links
-from .batch import Forward
+from pipeline.context import StageContext
+from pipeline.errors import RenderError
+from pipeline.feedback.tracking import rewrite_links
+from pipeline.models import LeadEvent, RecipientEvent, RenderedMessage, RouteRequest
+from pipeline.smtp.htmltext import rendered_html_to_text
+from pipeline.smtp.list_unsubscribe import unsubscribe_headers, unsubscribe_url
+from pipeline.smtp.mime import message_id_for
+from pipeline.stages.batch import Forward
+from pipeline.state.status import Transition
+from pipeline.templates import TemplateSource, render_string
 
 
 def template_context(event: LeadEvent) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..config import RouteConfig
-from ..context import StageContext
-from ..models import RecipientEvent, RoutedMessage, RouteRequest
-from ..quota import AccountUsage, read_usage
-from ..rotation import choose, earliest_ready
-from ..status import Transition
-from .batch import Forward
+from pipeline.config import RouteConfig
+from pipeline.context import StageContext
+from pipeline.limits.quota import AccountUsage, read_usage
+from pipeline.limits.rotation import choose, earliest_ready
+from pipeline.models import RecipientEvent, RoutedMessage, RouteRequest
+from pipeline.stages.batch import Forward
+from pipeline.state.status import Transition
 
 
 @dataclass

@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 import structlog
 
-from .. import journey, metrics
-from ..context import StageContext
-from ..errors import HeaderInjection, MessageTooLarge
-from ..ledger import Claim, SendLedger
-from ..mime import UnsendableAddress, build_message, envelope_for
-from ..models import RecipientEvent, RoutedMessage, SendReply, SendResult
-from ..quota import GateResult, SendGate, Verdict
-from ..smtp_pool import Pools, SmtpUtf8Unsupported, Superseded
-from ..status import Transition
-from .batch import INFRASTRUCTURE_ERRORS, Forward
-from .rate_limit import back_to_route
+from pipeline.context import StageContext
+from pipeline.errors import HeaderInjection, MessageTooLarge
+from pipeline.limits.quota import GateResult, SendGate, Verdict
+from pipeline.models import RecipientEvent, RoutedMessage, SendReply, SendResult
+from pipeline.observe import journey, metrics
+from pipeline.smtp.mime import UnsendableAddress, build_message, envelope_for
+from pipeline.smtp.pool import Pools, SmtpUtf8Unsupported, Superseded
+from pipeline.stages.batch import INFRASTRUCTURE_ERRORS, Forward
+from pipeline.stages.rate_limit import back_to_route
+from pipeline.state.ledger import Claim, SendLedger
+from pipeline.state.status import Transition
 
 log = structlog.get_logger("mailpipe.send")
 COMPLETE_PATIENCE = 300.0  # seconds a reply is held while Redis is unreachable

@@ -1,7 +1,7 @@
 """What Gmail's failures mean and what to do about them."""
 
 from pipeline.config import AccountConfig
-from pipeline.hints import Step, hint
+from pipeline.plugin_host.hints import Step, hint
 
 
 def _username_not_address(account: AccountConfig) -> bool:

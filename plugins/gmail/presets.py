@@ -1,6 +1,6 @@
 """Gmail and Google Workspace mailboxes through smtp.gmail.com."""
 
-from pipeline.providers import Limits, ProviderPreset, Security
+from pipeline.plugin_host.presets import Limits, ProviderPreset, Security
 
 NAME = "gmail"
 

@@ -1,7 +1,7 @@
 """What Mailgun's failures mean and what to do about them."""
 
 from pipeline.config import AccountConfig
-from pipeline.hints import Step, hint
+from pipeline.plugin_host.hints import Step, hint
 
 
 def _us_host(account: AccountConfig) -> bool:

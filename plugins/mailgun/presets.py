@@ -1,6 +1,6 @@
 """Mailgun's SMTP relay: one host per region (a domain lives in the US or the EU region)."""
 
-from pipeline.providers import Limits, ProviderPreset, Security
+from pipeline.plugin_host.presets import Limits, ProviderPreset, Security
 
 NAME = "mailgun"
 

@@ -12,8 +12,16 @@ import hmac
 import json
 from typing import Any
 
+from pipeline.feedback.webhooks import (
+    WebhookPayloadError,
+    WebhookRejected,
+    WebhookSettings,
+    classify_failure,
+    equal,
+    numeric,
+)
+
 from pipeline.models import DeliveryEvent, RecipientEvent
-from pipeline.webhooks import WebhookPayloadError, WebhookRejected, WebhookSettings, classify_failure, equal, numeric
 
 from .presets import NAME
 

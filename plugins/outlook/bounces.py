@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from pipeline.feedback.replies import ReplyRule, match_rules
+
 from pipeline.models import AccountSignal, SendReply, Verdict
-from pipeline.replies import ReplyRule, match_rules
 
 REPLY_RULES: tuple[ReplyRule, ...] = (
     ReplyRule(r"smtpclientauthentication is disabled|5\.7\.139|authentication unsuccessful|5\.7\.3 .{0,40}auth|"

@@ -1,6 +1,6 @@
 """What Microsoft 365's failures mean and what to do about them."""
 
-from pipeline.hints import Step, hint
+from pipeline.plugin_host.hints import Step, hint
 
 HINTS = (
     hint("SMTP AUTH is disabled for this mailbox or the whole tenant (5.7.139): in the Microsoft 365 admin centre, "

@@ -1,6 +1,6 @@
 """Microsoft 365 (Exchange Online) mailboxes through SMTP AUTH client submission."""
 
-from pipeline.providers import Limits, ProviderPreset, Security
+from pipeline.plugin_host.presets import Limits, ProviderPreset, Security
 
 NAME = "outlook"
 

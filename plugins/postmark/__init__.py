@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pipeline.feedback.webhooks import WebhookSettings
+
 from pipeline.config import AccountConfig
-from pipeline.hints import matching
-from pipeline.hookspecs import hookimpl
 from pipeline.models import DeliveryEvent, RoutedMessage, SendReply, Verdict
-from pipeline.plugins import classify_with_rules, is_provider
-from pipeline.providers import ProviderPreset
-from pipeline.webhooks import WebhookSettings
+from pipeline.plugin_host.hints import matching
+from pipeline.plugin_host.hookspecs import hookimpl
+from pipeline.plugin_host.manager import classify_with_rules, is_provider
+from pipeline.plugin_host.presets import ProviderPreset
 
 from . import quirks, webhooks
 from .hints import HINTS

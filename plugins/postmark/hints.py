@@ -1,7 +1,7 @@
 """What Postmark's failures mean and what to do about them."""
 
 from pipeline.config import AccountConfig
-from pipeline.hints import Step, effective, hint
+from pipeline.plugin_host.hints import Step, effective, hint
 
 
 def _implicit_tls_port(account: AccountConfig) -> bool:

@@ -1,6 +1,6 @@
 """Postmark's SMTP service: the server token is both username and password."""
 
-from pipeline.providers import Limits, ProviderPreset, Security
+from pipeline.plugin_host.presets import Limits, ProviderPreset, Security
 
 NAME = "postmark"
 

@@ -16,8 +16,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pipeline.models import DeliveryEvent, RecipientEvent
-from pipeline.webhooks import (
+from pipeline.feedback.webhooks import (
     WebhookNotConfigured,
     WebhookPayloadError,
     WebhookRejected,
@@ -25,6 +24,8 @@ from pipeline.webhooks import (
     classify_failure,
     equal,
 )
+
+from pipeline.models import DeliveryEvent, RecipientEvent
 
 from .presets import NAME
 

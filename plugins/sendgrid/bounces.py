@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from pipeline.feedback.replies import ReplyRule, match_rules
+
 from pipeline.models import AccountSignal, SendReply, Verdict
-from pipeline.replies import ReplyRule, match_rules
 
 REPLY_RULES: tuple[ReplyRule, ...] = (
     ReplyRule(r"maximum credits exceeded|credits? exceeded|email limit reached|daily limit", codes=(550, 451, 452),

@@ -1,7 +1,7 @@
 """What SendGrid's failures mean and what to do about them."""
 
 from pipeline.config import AccountConfig
-from pipeline.hints import Step, hint
+from pipeline.plugin_host.hints import Step, hint
 
 
 def _username_is_not_apikey(account: AccountConfig) -> bool:

@@ -1,6 +1,6 @@
 """Twilio SendGrid's SMTP relay."""
 
-from pipeline.providers import Limits, ProviderPreset, Security
+from pipeline.plugin_host.presets import Limits, ProviderPreset, Security
 
 NAME = "sendgrid"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from pipeline.feedback.replies import ReplyRule, match_rules
+
 from pipeline.models import AccountSignal, RecipientEvent, SendReply, Verdict
-from pipeline.replies import ReplyRule, match_rules
 
 REPLY_RULES: tuple[ReplyRule, ...] = (
     ReplyRule(r"throttling failure: daily message quota exceeded", codes=(454,), reason="rate_limited",

@@ -1,6 +1,6 @@
 """What Amazon SES's failures mean and what to do about them."""
 
-from pipeline.hints import Step, hint
+from pipeline.plugin_host.hints import Step, hint
 
 HINTS = (
     hint("SES endpoints are per region: email-smtp.<region>.amazonaws.com with an SES region such as us-east-1 or "

@@ -1,6 +1,6 @@
 """Amazon SES SMTP interface: one endpoint per AWS region, region-specific SMTP credentials."""
 
-from pipeline.providers import Limits, ProviderPreset, Security
+from pipeline.plugin_host.presets import Limits, ProviderPreset, Security
 
 NAME = "ses"
 

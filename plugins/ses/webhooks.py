@@ -23,9 +23,15 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from pipeline.feedback.webhooks import (
+    WebhookNotConfigured,
+    WebhookPayloadError,
+    WebhookRejected,
+    WebhookSettings,
+    classify_failure,
+)
 
 from pipeline.models import DeliveryEvent, RecipientEvent
-from pipeline.webhooks import WebhookNotConfigured, WebhookPayloadError, WebhookRejected, WebhookSettings, classify_failure
 
 from .presets import NAME
 

@@ -1,14 +1,14 @@
-"""Hints for the generic SMTP provider (the provider-neutral ones live in pipeline.hints)."""
+"""Hints for the generic SMTP provider (the provider-neutral ones live in pipeline.plugin_host.hints)."""
 
 from __future__ import annotations
 
 from pipeline.config import AccountConfig
-from pipeline.hints import Hint, matching
+from pipeline.plugin_host.hints import Hint, matching
 
 
 def _known_provider(account: AccountConfig) -> str | None:
     """The provider whose preset host the account names, e.g. smtp.gmail.com → gmail."""
-    from pipeline.plugins import presets, provider_family
+    from pipeline.plugin_host.manager import presets, provider_family
 
     host = (account.host or "").lower()
     for preset in presets().values():

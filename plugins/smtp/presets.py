@@ -1,6 +1,6 @@
 """The generic SMTP preset: any server, nothing assumed but the submission port."""
 
-from pipeline.providers import Limits, ProviderPreset, Security
+from pipeline.plugin_host.presets import Limits, ProviderPreset, Security
 
 NAME = "smtp"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from pipeline.feedback.replies import ReplyRule, match_rules
+
 from pipeline.models import AccountSignal, SendReply, Verdict
-from pipeline.replies import ReplyRule, match_rules
 
 REPLY_RULES: tuple[ReplyRule, ...] = (
     ReplyRule(r"\[tss0[1-9]\]|\[ts0[1-4]\]|temporarily deferred|messages from .{0,40} temporarily deferred",

@@ -1,6 +1,6 @@
 """What Yahoo Mail's failures mean and what to do about them."""
 
-from pipeline.hints import Step, hint
+from pipeline.plugin_host.hints import Step, hint
 
 HINTS = (
     hint("Yahoo needs an app password for SMTP: Yahoo Account Security → Generate app password; the normal "

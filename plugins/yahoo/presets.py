@@ -1,6 +1,6 @@
 """Yahoo Mail: smtp.mail.yahoo.com with an app password."""
 
-from pipeline.providers import Limits, ProviderPreset, Security
+from pipeline.plugin_host.presets import Limits, ProviderPreset, Security
 
 NAME = "yahoo"
 

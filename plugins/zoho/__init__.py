@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pipeline.config import AccountConfig
-from pipeline.hints import matching
-from pipeline.hookspecs import hookimpl
 from pipeline.models import RoutedMessage, SendReply, Verdict
-from pipeline.plugins import classify_with_rules, is_provider
-from pipeline.providers import ProviderPreset
+from pipeline.plugin_host.hints import matching
+from pipeline.plugin_host.hookspecs import hookimpl
+from pipeline.plugin_host.manager import classify_with_rules, is_provider
+from pipeline.plugin_host.presets import ProviderPreset
 
 from . import quirks
 from .hints import HINTS

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from pipeline.feedback.replies import ReplyRule, match_rules
+
 from pipeline.models import AccountSignal, SendReply, Verdict
-from pipeline.replies import ReplyRule, match_rules
 
 REPLY_RULES: tuple[ReplyRule, ...] = (
     ReplyRule(r"unusual sending activity|outgoing .{0,30}blocked|sending has been blocked|account .{0,20}blocked",

@@ -1,6 +1,6 @@
 """What Zoho Mail's failures mean and what to do about them."""
 
-from pipeline.hints import Step, hint
+from pipeline.plugin_host.hints import Step, hint
 
 HINTS = (
     hint("Zoho accounts live in one data centre: the SMTP host must match it (the address mail.zoho.* redirects "

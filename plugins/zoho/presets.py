@@ -1,6 +1,6 @@
 """Zoho Mail: one SMTP host per data centre; the account's region picks it."""
 
-from pipeline.providers import Limits, ProviderPreset, Security
+from pipeline.plugin_host.presets import Limits, ProviderPreset, Security
 
 NAME = "zoho"
 

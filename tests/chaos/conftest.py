@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.localredis import LocalRedis
+from pipeline.state.localredis import LocalRedis
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 import redis
 from dramatiq.errors import ConnectionClosed
 from eventually import eventually
+from pipeline.runtime.broker import ResilientRedisBroker
 
-from pipeline.broker import ResilientRedisBroker
-from pipeline.localredis import LocalRedis
+from pipeline.state.localredis import LocalRedis
 
 pytestmark = pytest.mark.chaos
 

@@ -12,12 +12,12 @@ import redis
 import redis.asyncio as aioredis
 
 from pipeline.context import StageContext
-from pipeline.devsmtp import DevSMTPServer
-from pipeline.ledger import Claim, SendLedger
 from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage, SendResult
-from pipeline.smtp_pool import Superseded
+from pipeline.smtp.devsmtp import DevSMTPServer
+from pipeline.smtp.pool import Superseded
 from pipeline.stages.send import SendRuntime, send
-from pipeline.status import StatusStore, Transition
+from pipeline.state.ledger import Claim, SendLedger
+from pipeline.state.status import StatusStore, Transition
 
 pytestmark = pytest.mark.chaos
 LEASE = 0.3

@@ -9,22 +9,22 @@ from pathlib import Path
 import dramatiq
 import pytest
 import redis
+from pipeline.runtime.broker import make_broker
+from pipeline.runtime.enqueue import Enqueuer
+from pipeline.runtime.processes import WorkerProcess
 from scenario import Figures, chaos_config, lead
 from testbed import SMTP_USERS, account_toml
 
-from pipeline.broker import make_broker
 from pipeline.config import load_config
-from pipeline.devsmtp import DevSMTPServer, TLSFiles
-from pipeline.enqueue import Enqueuer
-from pipeline.status import StatusStore
+from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
+from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
-from pipeline.workers import WorkerProcess
 
 pytestmark = pytest.mark.chaos
 
 GOOD = 300
 EXPLODING_PLUGIN = '''
-from pipeline.hookspecs import hookimpl
+from pipeline.plugin_host.hookspecs import hookimpl
 
 
 @hookimpl

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from pipeline.netutil import free_port
+from pipeline.smtp.netutil import free_port
 
 pytestmark = pytest.mark.chaos
 CONF = Path(__file__).resolve().parents[2] / "ops" / "redis" / "redis.conf"

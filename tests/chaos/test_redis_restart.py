@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 import redis
+from pipeline.runtime.processes import WorkerProcess
 from scenario import Figures, chaos_config, lead
 from testbed import SMTP_USERS, account_toml
 
 from pipeline.config import load_config
-from pipeline.devsmtp import DevSMTPServer, TLSFiles
-from pipeline.localredis import LocalRedis
-from pipeline.status import StatusStore
+from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
+from pipeline.state.localredis import LocalRedis
+from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
-from pipeline.workers import WorkerProcess
 
 pytestmark = pytest.mark.chaos
 

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 import redis
+from faultsmtp import Fault, FaultSMTPServer
+from pipeline.runtime.processes import WorkerProcess
 from scenario import Figures, chaos_config
 
 from pipeline.config import ResolvedAccount, load_config
-from pipeline.devsmtp import TLSFiles
-from pipeline.faultsmtp import Fault, FaultSMTPServer
 from pipeline.models import TransportError
-from pipeline.providers import Limits, Security
-from pipeline.smtp_pool import AccountPool
-from pipeline.status import StatusStore
+from pipeline.plugin_host.presets import Limits, Security
+from pipeline.smtp.devsmtp import TLSFiles
+from pipeline.smtp.pool import AccountPool
+from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
-from pipeline.workers import WorkerProcess
 
 pytestmark = pytest.mark.chaos
 

@@ -8,14 +8,14 @@ import time
 import pytest
 import redis
 from dramatiq.brokers.stub import StubBroker
+from pipeline.runtime.enqueue import Enqueuer
+from pipeline.runtime.sweeper import identity, progress_of, redriven_count, sweep
 
-from pipeline import keys
 from pipeline.context import StageContext
-from pipeline.enqueue import Enqueuer
 from pipeline.models import LeadEvent, RenderedMessage, RouteRequest
 from pipeline.stages.batch import Forward
-from pipeline.status import StatusStore, Transition
-from pipeline.sweeper import identity, progress_of, redriven_count, sweep
+from pipeline.state import keys
+from pipeline.state.status import StatusStore, Transition
 
 pytestmark = pytest.mark.chaos
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pipeline.feedback.webhooks import WebhookNotConfigured, WebhookPayloadError, WebhookRejected, WebhookSettings
 from pydantic import SecretStr
 
 from pipeline.bounces import BounceReport, parse_bounce
-from pipeline.plugins import get_plugin_manager
-from pipeline.webhooks import WebhookNotConfigured, WebhookPayloadError, WebhookRejected, WebhookSettings
+from pipeline.plugin_host.manager import get_plugin_manager
 
 DSN = b"""From: MAILER-DAEMON@mx.example
 To: bounces@sender.example

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.errors import HeaderInjection, MessageTooLarge
-from pipeline.mime import UnsendableAddress, build_message, envelope_for
 from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage, has_line_break
+from pipeline.smtp.mime import UnsendableAddress, build_message, envelope_for
 
 ANY_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300)
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzéü", min_size=1, max_size=12)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from faultsmtp import FaultSMTPServer
 
 from pipeline.config import load_config
 from pipeline.context import build_context
 from pipeline.errors import InvalidEvent
-from pipeline.faultsmtp import FaultSMTPServer
 from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage, SendResult, parse_event
 from pipeline.stages.send import SendRuntime, send
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 import redis
+from pipeline.runtime.processes import WorkerProcess
 from testbed import SMTP_USERS, account_toml
 
 from pipeline.config import load_config
 from pipeline.context import build_context
-from pipeline.devsmtp import DevSMTPServer, TLSFiles
-from pipeline.status import StatusStore
+from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
+from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
-from pipeline.workers import WorkerProcess
 
 WRONG = "wrong-secret-for-alpha-7731"
 

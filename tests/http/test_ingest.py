@@ -12,8 +12,8 @@ import redis
 from eventually import wait_until_final
 
 from pipeline.config import Config
-from pipeline.devsmtp import DevSMTPServer
-from pipeline.status import StatusStore
+from pipeline.smtp.devsmtp import DevSMTPServer
+from pipeline.state.status import StatusStore
 
 
 def lead(i: int, **fields: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from eventually import eventually
 
 from pipeline.config import Config
 from pipeline.http import openapi
-from pipeline.netutil import free_port, wait_for_port
+from pipeline.smtp.netutil import free_port, wait_for_port
 
 
 def test_healthz_needs_redis_and_a_live_worker(

@@ -8,13 +8,13 @@ import re
 from collections.abc import Callable
 
 import pytest
+from pipeline.feedback.tokens import BadToken, LinkToken, TokenKind, TokenSigner, signer_for
 
 from pipeline.config import Config
 from pipeline.context import build_context
-from pipeline.mime import build_message
 from pipeline.models import LeadEvent, RoutedMessage
+from pipeline.smtp.mime import build_message
 from pipeline.stages.render import render
-from pipeline.tokens import BadToken, LinkToken, TokenKind, TokenSigner, signer_for
 
 HTML = (
     '<html><body><p>Hi. <a href="https://shop.example/sale?a=1&amp;b=2">Sale</a> '

@@ -14,8 +14,8 @@ from pipeline.config import Config
 from pipeline.context import build_context
 from pipeline.models import LeadEvent
 from pipeline.stages.render import render
-from pipeline.status import StatusStore, Transition
-from pipeline.suppression import SuppressionStore
+from pipeline.state.status import StatusStore, Transition
+from pipeline.state.suppression import SuppressionStore
 
 HTML = '<p><a href="https://shop.example/sale?x=1&amp;y=2">Sale</a></p>'
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.devsmtp import DevSMTPServer, TLSFiles
-from pipeline.netutil import free_port, wait_for_port
+from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
+from pipeline.smtp.netutil import free_port, wait_for_port
 
 DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
 DOVEADM = shutil.which("doveadm") or ("/usr/bin/doveadm" if os.path.exists("/usr/bin/doveadm") else None)

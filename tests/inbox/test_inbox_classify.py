@@ -7,16 +7,16 @@ import time
 import pytest
 from inbox_mails import GARBAGE, arf, auto_reply, dsn, reply, unrelated
 
-from pipeline import keys
 from pipeline.context import StageContext
 from pipeline.inbox.autoreply import is_auto_reply
 from pipeline.inbox.classify import Kind, classify_message
 from pipeline.inbox.index import MessageIndex, message_ids_in, normalise_message_id
 from pipeline.inbox.message import read_message
 from pipeline.inbox.snippet import reply_snippet
-from pipeline.mime import message_id_for
 from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage, SendReply, SendResult
+from pipeline.smtp.mime import message_id_for
 from pipeline.stages import classify as classify_stage
+from pipeline.state import keys
 
 DOMAIN = "mail.sender.example"
 

@@ -13,9 +13,9 @@ from pipeline.cli.inbox import app
 from pipeline.config import load_config
 from pipeline.context import build_context
 from pipeline.inbox.index import MessageIndex
-from pipeline.mime import message_id_for
 from pipeline.models import LeadEvent
-from pipeline.status import Transition
+from pipeline.smtp.mime import message_id_for
+from pipeline.state.status import Transition
 
 
 @pytest.fixture(autouse=True)

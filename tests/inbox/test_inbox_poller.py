@@ -12,14 +12,14 @@ from eventually import eventually
 from inbox_mails import GARBAGE, arf, auto_reply, dsn, huge_reply, reply, unrelated
 from prometheus_client import REGISTRY
 
-from pipeline import keys
 from pipeline.config import load_config
 from pipeline.context import StageContext, build_context
 from pipeline.inbox.index import MessageIndex
 from pipeline.inbox.poller import Poller, PollStats, mailboxes_of, watch_once
-from pipeline.mime import message_id_for
 from pipeline.models import LeadEvent
-from pipeline.status import Transition
+from pipeline.smtp.mime import message_id_for
+from pipeline.state import keys
+from pipeline.state.status import Transition
 
 
 def send_originals(ctx: StageContext, recipients: dict[str, str]) -> dict[str, str]:

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from pipeline.config import AccountConfig, Config, parse_config
-from pipeline.devsmtp import DataResponder, DevSMTPServer, TLSFiles
-from pipeline.mime import build_message
 from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage
-from pipeline.netutil import free_port
-from pipeline.plugins import LoadOptions, MailpipePluginManager, build_plugin_manager, preset_for
-from pipeline.providers import ProviderPreset
-from pipeline.verify import Report, connection_hints, verify
+from pipeline.plugin_host.manager import LoadOptions, MailpipePluginManager, build_plugin_manager, preset_for
+from pipeline.plugin_host.presets import ProviderPreset
+from pipeline.smtp.devsmtp import DataResponder, DevSMTPServer, TLSFiles
+from pipeline.smtp.mime import build_message
+from pipeline.smtp.netutil import free_port
+from pipeline.smtp.verify import Report, connection_hints, verify
 
 SERVER_USER = "right-user"
 SERVER_PASSWORD = "right-password"

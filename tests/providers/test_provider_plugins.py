@@ -8,12 +8,19 @@ from typing import Any
 
 import pytest
 
-import pipeline.plugins
+import pipeline.plugin_host.manager
 from pipeline.config import AccountConfig, resolve_account
 from pipeline.errors import ConfigError
 from pipeline.models import RecipientEvent, SendReply, Verdict
-from pipeline.plugins import PROVIDER_PLUGINS, LoadOptions, MailpipePluginManager, build_plugin_manager, presets, provider_family
-from pipeline.providers import Security
+from pipeline.plugin_host.manager import (
+    PROVIDER_PLUGINS,
+    LoadOptions,
+    MailpipePluginManager,
+    build_plugin_manager,
+    presets,
+    provider_family,
+)
+from pipeline.plugin_host.presets import Security
 
 PROVIDERS = [name.removeprefix("plugins.") for name in PROVIDER_PLUGINS]
 PRESET_NAMES = sorted(presets(build_plugin_manager(LoadOptions(load=frozenset()))))
@@ -56,7 +63,7 @@ def test_classify_reply_uses_the_providers_rules_only_for_its_own_accounts(
         return verdict
 
     rules = types.SimpleNamespace(classify_reply=classify_reply)
-    monkeypatch.setitem(pipeline.plugins._optional, f"plugins.{provider}.bounces", rules)
+    monkeypatch.setitem(pipeline.plugin_host.manager._optional, f"plugins.{provider}.bounces", rules)
     plugin = importlib.import_module(f"plugins.{provider}")
     reply = SendReply(account="acct", code=452, text="4.5.3 whatever")
     other = "postmark" if provider != "postmark" else "sendgrid"
@@ -69,7 +76,7 @@ def test_classify_reply_uses_the_providers_rules_only_for_its_own_accounts(
 
 
 def test_classify_reply_tolerates_a_provider_without_reply_rules(kit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(pipeline.plugins._optional, "plugins.smtp.bounces", None)
+    monkeypatch.setitem(pipeline.plugin_host.manager._optional, "plugins.smtp.bounces", None)
     from plugins import smtp
 
     reply = SendReply(account="acct", code=550, text="5.1.1 no such user")

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from testbed import account_toml
+
 from pipeline.config import load_config
 from pipeline.context import StageContext, build_context
-from pipeline.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage, SendResult, TransportError
+from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.stages.send import SendRuntime, send
 
 
@@ -54,7 +55,7 @@ def test_implicit_tls_account_delivers(write_config: Callable[..., Path], smtp_s
 
 
 def test_a_certificate_from_an_unknown_ca_is_a_tls_error(write_config: Callable[..., Path], smtp_server: DevSMTPServer, tmp_path: Path) -> None:
-    from pipeline.devsmtp import make_tls_files
+    from pipeline.smtp.devsmtp import make_tls_files
 
     other_ca = make_tls_files(tmp_path / "other").ca_file
     accounts = account_toml("alpha", smtp_server.ports["tls"], other_ca, security="tls") + account_toml(
@@ -86,7 +87,7 @@ def test_a_refused_recipient_is_reported_and_the_session_stays_usable(ctx: Stage
 
 
 def test_a_closed_port_is_a_connect_error(write_config: Callable[..., Path], tls_files: TLSFiles) -> None:
-    from pipeline.netutil import free_port
+    from pipeline.smtp.netutil import free_port
 
     port = free_port()
     accounts = account_toml("alpha", port, tls_files.ca_file) + account_toml("gamma", port, tls_files.ca_file)

@@ -4,49 +4,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import Family, Marker
-from .courier import COURIER, OPENSMTPD
-from .domino import DOMINO, NOTES
-from .exchange import EXCHANGE, EXCHANGE2003
-from .exim import EXIM
-from .gateways import (
-    ACTIVEHUNTER,
-    AMAVIS,
-    BARRACUDA,
-    MAILFOUNDRY,
-    MAILMARSHAL,
-    MCAFEE,
-    MESSAGELABS,
-    MFILTER,
-    MIMECAST,
-    MXLOGIC,
-    SURFCONTROL,
-    TRENDMICRO,
-)
-from .gmail import GMAIL
-from .outlook import OUTLOOK
-from .postfix import POSTFIX, ZIMBRA
-from .providers import (
-    APACHEJAMES,
-    DRAGONFLY,
-    FACEBOOK,
-    GMX,
-    GOOGLEGROUPS,
-    JAPANESE_CARRIERS,
-    MAILRU,
-    MESSAGINGSERVER,
-    SENDGRID,
-    VERIZON,
-    YANDEX,
-)
-from .qmail import QMAIL
-from .sendmail import SENDMAIL
-from .ses import SES
-from .smallservers import GROUPWISE, IMAIL, KERIO, MAILENABLE, MDAEMON, SMARTERMAIL
-from .yahoo import YAHOO
+from pipeline.bounces.families.base import Family, Marker
+from pipeline.bounces.families.courier import COURIER, OPENSMTPD
+from pipeline.bounces.families.domino import DOMINO, NOTES
+from pipeline.bounces.families.exchange import EXCHANGE, EXCHANGE2003
+from pipeline.bounces.families.exim import EXIM
+from pipeline.bounces.families.gateways import ACTIVEHUNTER, AMAVIS, BARRACUDA, MAILFOUNDRY, MAILMARSHAL, MCAFEE, MESSAGELABS, MFILTER, MIMECAST, MXLOGIC, SURFCONTROL, TRENDMICRO
+from pipeline.bounces.families.gmail import GMAIL
+from pipeline.bounces.families.outlook import OUTLOOK
+from pipeline.bounces.families.postfix import POSTFIX, ZIMBRA
+from pipeline.bounces.families.providers import APACHEJAMES, DRAGONFLY, FACEBOOK, GMX, GOOGLEGROUPS, JAPANESE_CARRIERS, MAILRU, MESSAGINGSERVER, SENDGRID, VERIZON, YANDEX
+from pipeline.bounces.families.qmail import QMAIL
+from pipeline.bounces.families.sendmail import SENDMAIL
+from pipeline.bounces.families.ses import SES
+from pipeline.bounces.families.smallservers import GROUPWISE, IMAIL, KERIO, MAILENABLE, MDAEMON, SMARTERMAIL
+from pipeline.bounces.families.yahoo import YAHOO
 
 if TYPE_CHECKING:
-    from ..mime import MailView
+    from pipeline.bounces.mime import MailView
 
 # Earlier rows win ties: specific providers before the MTAs they run on.
 FAMILIES: tuple[Family, ...] = (

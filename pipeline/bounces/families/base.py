@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..findings import Finding
-    from ..mime import MailView
+    from pipeline.bounces.findings import Finding
+    from pipeline.bounces.mime import MailView
 
 FLAGS = re.I | re.M
 

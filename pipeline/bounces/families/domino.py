@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Family, Marker
+from pipeline.bounces.families.base import Family, Marker
 
 _REASONS: tuple[tuple[str, str], ...] = (
     (r"not listed in (?:domino directory|public name & address book)|domino ディレクトリには見つかりません|"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Family, Marker
+from pipeline.bounces.families.base import Family, Marker
 
 EXIM = Family(
     name="exim",

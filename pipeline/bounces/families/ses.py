@@ -6,12 +6,12 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..addresses import first_address
-from ..findings import Finding
-from .base import Family, Marker
+from pipeline.bounces.addresses import first_address
+from pipeline.bounces.findings import Finding
+from pipeline.bounces.families.base import Family, Marker
 
 if TYPE_CHECKING:
-    from ..mime import MailView
+    from pipeline.bounces.mime import MailView
 
 _JSON_START = re.compile(r"\{\s*\"(?:notificationType|eventType|Type|Message)\"")
 _BOUNCE_TYPES: dict[str, str | None] = {"permanent": None, "transient": None, "undetermined": "on_hold"}

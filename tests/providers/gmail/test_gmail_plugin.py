@@ -6,7 +6,7 @@ from email import message_from_bytes, policy
 from typing import Any
 
 from pipeline.config import resolve_account
-from pipeline.hints import Step
+from pipeline.plugin_host.hints import Step
 
 BAD_CREDENTIALS = (
     "535-5.7.8 Username and Password not accepted. For more information, go to\n"

@@ -7,7 +7,7 @@ from email import message_from_bytes, policy
 from typing import Any
 
 from pipeline.config import resolve_account
-from pipeline.hints import Step
+from pipeline.plugin_host.hints import Step
 
 BAD_LOGIN = "535 5.7.0 Mailgun is not loving your login or password"
 SANDBOX = ("554 Sandbox subdomains are for test purposes only. Please add your own domain or add the address to "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.config import resolve_account
-from pipeline.hints import Step
+from pipeline.plugin_host.hints import Step
 
 AUTH_DISABLED = (
     "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. "

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import resolve_account
-from pipeline.hints import Step
+from pipeline.plugin_host.hints import Step
 
 BAD_TOKEN = "535 5.7.0 Unauthorized: Invalid token - please check your SMTP credentials"
 NO_SIGNATURE = ("550 5.7.1 The 'From' address you supplied (sales@acme.example) is not a Sender Signature on your "

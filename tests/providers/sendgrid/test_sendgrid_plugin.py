@@ -7,8 +7,8 @@ from email import message_from_bytes, policy
 from typing import Any
 
 from pipeline.config import resolve_account
-from pipeline.hints import Step
-from pipeline.providers import Security
+from pipeline.plugin_host.hints import Step
+from pipeline.plugin_host.presets import Security
 
 BAD_LOGIN = "535 Authentication failed: Bad username / password"
 UNVERIFIED_SENDER = (

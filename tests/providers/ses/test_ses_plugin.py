@@ -9,8 +9,8 @@ import pytest
 
 from pipeline.config import resolve_account
 from pipeline.errors import ConfigError
-from pipeline.hints import Step
-from pipeline.verify import verify
+from pipeline.plugin_host.hints import Step
+from pipeline.smtp.verify import verify
 
 BAD_LOGIN = "535 Authentication Credentials Invalid"
 NOT_VERIFIED = "554 Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: sales@acme.example"  # noqa: E501

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.config import resolve_account
-from pipeline.hints import Step
-from pipeline.providers import Security
+from pipeline.plugin_host.hints import Step
+from pipeline.plugin_host.presets import Security
 
 BAD_LOGIN = "535 5.7.0 (#AUTH005) Too many bad auth attempts."
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import resolve_account
-from pipeline.hints import Step
+from pipeline.plugin_host.hints import Step
 
 BAD_LOGIN = "535 Authentication Failed"
 NOT_ALLOWED = "553 Sender is not allowed to relay emails"

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 
 from pipeline.config import AccountConfig
-from pipeline.hookspecs import hookimpl
 from pipeline.models import AccountSignal, RecipientEvent, SendReply, Verdict
-from pipeline.providers import Limits, ProviderPreset, Security
+from pipeline.plugin_host.hookspecs import hookimpl
+from pipeline.plugin_host.presets import Limits, ProviderPreset, Security
 
 PROVIDER = "acme-relay"
 _QUOTA = re.compile(r"ACME quota exhausted", re.IGNORECASE)

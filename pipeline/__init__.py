@@ -1,0 +1,1 @@
+"""mailpipe: sends lead and campaign email through the customer's own SMTP accounts."""

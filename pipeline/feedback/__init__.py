@@ -1,0 +1,1 @@
+"""What comes back after sending: provider webhooks, replies, click tracking, unsubscribe tokens."""

@@ -1,0 +1,11 @@
+"""The control-plane API: thin routers over ``pipeline.control`` (ARCHITECTURE §10)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import accounts, audit, keys, routes, tenants
+
+
+def routers() -> list[APIRouter]:
+    return [tenants.router, accounts.router, routes.router, keys.router, audit.router]

@@ -1,0 +1,56 @@
+"""One dependency turns the bearer key into a principal, one turns principal + URL tenant into a scope.
+
+Admin tokens (``[serve] admin_tokens``) reach every tenant; a tenant key reaches its own tenant only:
+any other tenant, existing or not, is a 404.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ...control import keys
+from ...control.context import ControlContext
+from ...control.errors import NotConfigured, Unauthorized
+from ...control.schemas import NAME_PATTERN
+from ...control.scope import Principal, TenantScope, resolve_scope
+
+BEARER = HTTPBearer(auto_error=False, description="an admin token ([serve] admin_tokens) or a tenant key (mp_live_…)")
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+def control_of(request: Request) -> ControlContext:
+    ctx: ControlContext | None = getattr(request.app.state, "control", None)
+    if ctx is None:
+        raise NotConfigured("the control plane needs a database: set [database] url (or MAILPIPE_DATABASE_URL)")
+    return ctx
+
+
+Control = Annotated[ControlContext, Depends(control_of)]
+
+
+def principal(ctx: Control, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Principal:
+    token = credentials.credentials if credentials is not None else ""
+    if token:
+        found = ctx.admin_for(token)
+        if found is None and keys.looks_like_key(token):
+            with ctx.transaction() as session:
+                found = keys.authenticate(session, token)
+        if found is not None:
+            return found
+    raise Unauthorized("a valid admin token or tenant key is required")
+
+
+Caller = Annotated[Principal, Depends(principal)]
+TenantSlug = Annotated[str, Path(pattern=SLUG_PATTERN, description="the tenant's slug")]
+AccountName = Annotated[str, Path(pattern=NAME_PATTERN, description="the account's name")]
+
+
+def tenant_scope(ctx: Control, caller: Caller, tenant: TenantSlug) -> TenantScope:
+    with ctx.transaction() as session:
+        return resolve_scope(session, caller, tenant)
+
+
+Scope = Annotated[TenantScope, Depends(tenant_scope)]

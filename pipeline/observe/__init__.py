@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics, structured logs, journey lines, redaction, the status snapshot."""

@@ -1,0 +1,193 @@
+"""A point-in-time view of the running system, read from Redis: queues, workers, accounts, totals.
+
+Read by the metrics `StateCollector` at scrape time and by `mailpipe status`. Nothing here
+writes. Dramatiq's Redis broker keeps, under its namespace (`BrokerConfig.namespace`):
+`ns:<queue>` (list of ready message ids), `ns:<queue>.msgs` (hash id → message, ready and
+fetched-but-unacked), `ns:<queue>.DQ[.msgs]` (the delay queue), `ns:<queue>.XQ` (dead letters,
+a sorted set) and `ns:__heartbeats__` (worker id → last heartbeat, ms).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+
+from pipeline.config import Config
+from pipeline.limits.backoff import effective_factor
+from pipeline.limits.rotation import sent_today
+from pipeline.limits.throttle import throttles_last_hour
+from pipeline.plugin_host.manager import get_plugin_manager, presets
+from pipeline.plugin_host.presets import Limits
+from pipeline.state import keys
+
+STAGE_QUEUES = ("mailpipe.render", "mailpipe.route", "mailpipe.rate_limit", "mailpipe.send", "mailpipe.classify")
+RECENT_WINDOW = 3600.0
+RECENT_MAX_ENTRIES = 200_000
+_STREAM_CHUNK = 5_000
+
+# ARGV: namespace, queue names… → per queue {ready, held, delayed, dead, head timestamp ms, head eta ms}
+# The head message's timestamps are matched in Lua so a 100-email payload never leaves Redis.
+_QUEUES = """
+local ns = ARGV[1]
+local out = {}
+for i = 2, #ARGV do
+  local q = ns .. ':' .. ARGV[i]
+  local ts, eta = '-1', '-1'
+  local head = redis.call('LINDEX', q, 0)
+  if head then
+    local data = redis.call('HGET', q .. '.msgs', head)
+    if data then
+      for v in string.gmatch(data, '"message_timestamp":(%d+)') do ts = v end
+      for v in string.gmatch(data, '"eta":(%d+)') do eta = v end
+    end
+  end
+  out[#out + 1] = {redis.call('LLEN', q), redis.call('HLEN', q .. '.msgs'), redis.call('HLEN', q .. '.DQ.msgs'),
+                   redis.call('ZCARD', q .. '.XQ'), ts, eta}
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """Broker messages (each carries up to 100 emails) of one stage queue."""
+
+    queue: str
+    ready: int
+    in_flight: int
+    delayed: int
+    dead: int
+    oldest_age: float  # seconds the head of the ready list has waited; 0 when empty
+
+
+@dataclass(frozen=True)
+class WorkerSeen:
+    worker_id: str
+    last_seen: float
+    alive: bool
+
+
+@dataclass(frozen=True)
+class AccountView:
+    name: str
+    provider: str
+    health: str
+    reason: str
+    sent_today: int
+    daily_cap: int | None
+    configured_rate: float | None
+    effective_rate: float | None
+    throttles_last_hour: int
+
+
+@dataclass(frozen=True)
+class Totals:
+    outcomes: dict[str, int]  # accepted and each final outcome, all tenants, since Redis began
+    pending: int
+    suppressed: int
+
+
+def queue_depths(client: redis.Redis, namespace: str, now: float | None = None) -> list[QueueDepth]:
+    now_ms = (now if now is not None else time.time()) * 1000
+    rows = client.eval(_QUEUES, 0, namespace, *STAGE_QUEUES)
+    out = []
+    for queue, (ready, held, delayed, dead, ts, eta) in zip(STAGE_QUEUES, rows, strict=True):
+        since = max(int(ts), int(eta))
+        age = max(0.0, (now_ms - since) / 1000) if ready and since > 0 else 0.0
+        out.append(QueueDepth(queue, int(ready), max(0, int(held) - int(ready)), int(delayed), int(dead), age))
+    return out
+
+
+def workers_seen(client: redis.Redis, namespace: str, heartbeat_timeout_ms: int, now: float | None = None) -> list[WorkerSeen]:
+    now_ms = (now if now is not None else time.time()) * 1000
+    rows: list[tuple[bytes, float]] = cast(Any, client.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True))
+    return [
+        WorkerSeen(member.decode(), score / 1000, now_ms - score < heartbeat_timeout_ms)
+        for member, score in rows
+    ]
+
+
+def account_limits(config: Config) -> dict[str, Limits]:
+    """Each account's limits with its provider preset applied (no secret is resolved)."""
+    known = presets(get_plugin_manager(config))
+    return {
+        a.name: (known[a.provider].limits if a.provider in known else Limits()).merged(a.limits) for a in config.accounts
+    }
+
+
+def accounts(client: redis.Redis, config: Config, limits: dict[str, Limits], now: float | None = None) -> list[AccountView]:
+    now = now if now is not None else time.time()
+    names = [a.name for a in config.accounts]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.hgetall(keys.account_state("default", name))
+    states = pipe.execute()
+    used = sent_today(client, names, now, config.rate_limit.timezone)
+    throttles = throttles_last_hour(client, names, now)
+    out = []
+    for account, raw in zip(config.accounts, states, strict=True):
+        state = {k.decode(): v.decode() for k, v in raw.items()}
+        limit = limits.get(account.name, Limits())
+        factor = effective_factor(state, now)
+        configured = limit.per_second
+        out.append(
+            AccountView(
+                name=account.name,
+                provider=account.provider,
+                health=state.get("health") or "up",
+                reason=state.get("reason", ""),
+                sent_today=used[account.name],
+                daily_cap=limit.per_day,
+                configured_rate=configured,
+                effective_rate=configured * factor if configured else None,
+                throttles_last_hour=throttles[account.name],
+            )
+        )
+    return out
+
+
+def totals(client: redis.Redis) -> Totals:
+    members: set[bytes] = cast(Any, client.smembers(keys.tenants()))
+    tenants = sorted(t.decode() for t in members) or ["default"]
+    pipe = client.pipeline(transaction=False)
+    for tenant in tenants:
+        pipe.hgetall(keys.outcome_counts(tenant))
+        pipe.zcard(keys.pending(tenant))
+        pipe.hlen(keys.suppression(tenant))
+    replies = pipe.execute()
+    outcomes: Counter[str] = Counter()
+    pending = suppressed = 0
+    for i in range(len(tenants)):
+        counts, waiting, listed = replies[3 * i : 3 * i + 3]
+        outcomes.update({k.decode(): int(v) for k, v in counts.items()})
+        pending += int(waiting)
+        suppressed += int(listed)
+    return Totals(dict(outcomes), pending, suppressed)
+
+
+def recent_outcomes(
+    client: redis.Redis, tenant: str = "default", window: float = RECENT_WINDOW, now: float | None = None,
+    max_entries: int = RECENT_MAX_ENTRIES,
+) -> tuple[Counter[str], bool]:
+    """States recorded on the tenant's events stream in the last `window` seconds; True if cut short."""
+    now = now if now is not None else time.time()
+    start = f"{int((now - window) * 1000)}-0"
+    counts: Counter[str] = Counter()
+    read = 0
+    while read < max_entries:
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = cast(
+            Any, client.xrange(keys.events_stream(tenant), min=start, max="+", count=min(_STREAM_CHUNK, max_entries - read))
+        )
+        if not entries:
+            return counts, False
+        for _, fields in entries:
+            counts[fields.get(b"state", b"?").decode()] += 1
+        read += len(entries)
+        last = entries[-1][0].decode()
+        millis, seq = last.split("-")
+        start = f"{millis}-{int(seq) + 1}"
+    return counts, True

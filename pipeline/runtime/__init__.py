@@ -1,0 +1,1 @@
+"""Worker processes: the broker, the stage actors, enqueueing between stages, the wire format, the sweeper."""

@@ -1,0 +1,97 @@
+"""Send stage items to their queues: many items per broker message, grouped by delay."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from itertools import islice
+from typing import Any, Protocol
+
+import dramatiq
+import redis
+from redis.client import Pipeline
+
+from pipeline.stages.batch import Forward
+
+QUEUE_PREFIX = "mailpipe."
+BATCH_SIZE = 100
+DELAY_BUCKET = 0.001  # items due within the same millisecond travel together
+NOW = 0.010
+
+
+def queue_name(stage: str) -> str:
+    return QUEUE_PREFIX + stage
+
+
+def actor_name(stage: str) -> str:
+    return f"mailpipe_{stage}"
+
+
+def payload(items: list[str]) -> dict[str, object]:
+    return {"v": 1, "items": items}
+
+
+def decode_payload(data: dict[str, object]) -> list[str]:
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise ValueError("stage message has no items list")
+    return [i if isinstance(i, str) else json.dumps(i) for i in items]
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+class Enqueuer:
+    def __init__(self, broker: dramatiq.Broker, batch_size: int = BATCH_SIZE) -> None:
+        self.broker = broker
+        self.batch_size = batch_size
+        for stage in ("render", "route", "rate_limit", "send", "classify"):
+            broker.declare_queue(queue_name(stage))
+
+    def forward(self, forwards: Iterable[Forward], then: StateWrites | None = None) -> int:
+        """Enqueue the items, many per message; then apply `then` (the sweeper's progress). On a
+        Redis broker that shares the state store's server both go out in one round trip."""
+        groups: dict[tuple[str, int], list[str]] = {}
+        for fwd in forwards:
+            bucket = 0 if fwd.delay < NOW else int(fwd.delay / DELAY_BUCKET)
+            groups.setdefault((fwd.stage, bucket), []).append(fwd.item)
+        messages = [
+            (_message(stage, chunk), _delay_ms(bucket * DELAY_BUCKET))
+            for (stage, bucket), items in groups.items()
+            for chunk in _chunks(items, self.batch_size)
+        ]
+        enqueue_batch = getattr(self.broker, "enqueue_batch", None)
+        if then is not None and messages and enqueue_batch is not None and self.broker.shares_server(then.client):
+            enqueue_batch(messages, then.queue)
+            return len(messages)
+        for message, delay in messages:
+            self.broker.enqueue(message, delay=delay)
+        if then is not None:
+            then.write()
+        return len(messages)
+
+    def send(self, stage: str, items: list[str], delay: float = 0.0) -> None:
+        self.broker.enqueue(_message(stage, items), delay=_delay_ms(delay))
+
+
+class StateWrites(Protocol):
+    """Writes to the state store that may ride along with an enqueue."""
+
+    client: redis.Redis
+
+    def queue(self, pipe: Pipeline) -> None: ...
+
+    def write(self) -> None: ...
+
+
+def _message(stage: str, items: list[str]) -> dramatiq.Message[Any]:
+    return dramatiq.Message(
+        queue_name=queue_name(stage), actor_name=actor_name(stage), args=(payload(items),), kwargs={}, options={}
+    )
+
+
+def _delay_ms(delay: float) -> int | None:
+    return int(delay * 1000) if delay > 0 else None

@@ -1,0 +1,310 @@
+"""`accounts verify`: DNS → TCP → banner → EHLO → STARTTLS/TLS → AUTH (→ test send), each step timed.
+
+On the first failure the check stops; the failing step, the server's exact reply and the plugins'
+``mailpipe_connection_hints`` make the report. No stage code runs: this talks to the server only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiosmtplib
+import pluggy
+
+from pipeline.config import AccountConfig, ResolvedAccount, resolve_account
+from pipeline.errors import MailpipeError
+from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage
+from pipeline.plugin_host.hints import Step
+from pipeline.plugin_host.manager import get_plugin_manager, preset_for
+from pipeline.plugin_host.presets import Security
+from pipeline.smtp.mime import build_message, message_id_for
+from pipeline.smtp.pool import tls_context
+
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass
+class StepResult:
+    step: Step
+    ok: bool
+    detail: str
+    elapsed: float | None = None  # seconds; None when timed together with the row above
+    reply: str | None = None  # the server's exact reply, when it gave one
+
+
+@dataclass
+class Report:
+    account: str
+    provider: str
+    endpoint: str = "?"
+    steps: list[StepResult] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.steps)
+
+    @property
+    def failure(self) -> StepResult | None:
+        return next((s for s in self.steps if not s.ok), None)
+
+
+class StepFailed(Exception):
+    def __init__(self, detail: str, reply: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.reply = reply
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def describe(exc: BaseException, timeout: float) -> tuple[str, str | None]:
+    """An exception as (what happened, the server's exact reply or None)."""
+    if isinstance(exc, StepFailed):
+        return exc.detail, exc.reply
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        exc = exc.recipients[0]
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        reply = f"{exc.code} {exc.message}"
+        return reply, reply
+    cert = _cause(exc, ssl.SSLCertVerificationError)
+    if isinstance(cert, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {cert.verify_message}", None
+    tls = _cause(exc, ssl.SSLError)
+    if tls is not None:
+        return f"TLS handshake failed: {tls}", None
+    if _cause(exc, TimeoutError) is not None:
+        return f"timed out after {timeout:g}s", None
+    if _cause(exc, ConnectionRefusedError) is not None:
+        return "connection refused", None
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+        return f"the server closed the connection ({exc})", None
+    return str(exc) or type(exc).__name__, None
+
+
+class _Check:
+    def __init__(self, account: AccountConfig, resolved: ResolvedAccount, timeout: float, report: Report) -> None:
+        self.account = account
+        self.resolved = resolved
+        self.timeout = timeout
+        self.report = report
+        self.addresses: list[tuple[int, int, int, str, tuple[object, ...]]] = []
+        self.sock: socket.socket | None = None
+        self.client: aiosmtplib.SMTP | None = None
+        self.tls = tls_context(resolved) if resolved.security != Security.NONE else None
+
+    @property
+    def smtp(self) -> aiosmtplib.SMTP:
+        if self.client is None:
+            raise StepFailed("not connected")
+        return self.client
+
+    async def run(self, send_test: str | None, pm: pluggy.PluginManager) -> None:
+        plan: list[tuple[Step, Callable[[], Awaitable[str]]]] = [(Step.DNS, self.dns), (Step.TCP, self.tcp)]
+        plan.append((Step.TLS if self.resolved.security == Security.TLS else Step.BANNER, self.connect))
+        plan.append((Step.EHLO, self.ehlo))
+        if self.resolved.security == Security.STARTTLS:
+            plan += [(Step.STARTTLS, self.starttls), (Step.EHLO, self.ehlo)]
+        plan.append((Step.AUTH, self.auth))
+        if send_test:
+            plan.append((Step.SEND, lambda: self.send(send_test, pm)))
+        try:
+            for step, action in plan:
+                if not await self._do(step, action):
+                    break
+        finally:
+            await self._close()
+
+    async def _do(self, step: Step, action: Callable[[], Awaitable[str]]) -> bool:
+        start = time.perf_counter()
+        extra = len(self.report.steps)
+        try:
+            detail = await action()
+        except Exception as exc:  # every failure becomes a report row
+            detail, reply = describe(exc, self.timeout)
+            self.report.steps.insert(extra, StepResult(step, False, detail, time.perf_counter() - start, reply))
+            return False
+        self.report.steps.insert(extra, StepResult(step, True, detail, time.perf_counter() - start))
+        return True
+
+    def _note(self, step: Step, detail: str) -> None:
+        self.report.steps.append(StepResult(step, True, detail))
+
+    async def dns(self) -> str:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(self.resolved.host, self.resolved.port, type=socket.SOCK_STREAM), self.timeout
+            )
+        except socket.gaierror as exc:
+            raise StepFailed(f"{self.resolved.host} does not resolve ({exc.strerror})") from None
+        self.addresses = [(f, t, p, c, tuple(a)) for f, t, p, c, a in infos]
+        found = list(dict.fromkeys(str(a[4][0]) for a in self.addresses))
+        return ", ".join(found[:4]) + (f" (+{len(found) - 4})" if len(found) > 4 else "")
+
+    async def tcp(self) -> str:
+        loop = asyncio.get_running_loop()
+        errors = []
+        for family, kind, proto, _, address in self.addresses:
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            try:
+                await asyncio.wait_for(loop.sock_connect(sock, address), self.timeout)
+            except (OSError, TimeoutError) as exc:
+                sock.close()
+                errors.append(f"{address[0]}: {describe(exc, self.timeout)[0]}")
+                continue
+            self.sock = sock
+            return f"connected to {address[0]} port {address[1]}"
+        raise StepFailed("; ".join(errors) or "no address to connect to")
+
+    async def connect(self) -> str:
+        implicit = self.resolved.security == Security.TLS
+        self.client = aiosmtplib.SMTP(
+            hostname=self.resolved.host,
+            sock=self.sock,
+            use_tls=implicit,
+            start_tls=False,
+            tls_context=self.tls,
+            local_hostname=self.resolved.local_hostname,
+            timeout=self.timeout,
+        )
+        self.sock = None  # the client owns it now
+        try:
+            greeting = await self.client.connect()
+        except aiosmtplib.SMTPConnectTimeoutError:
+            raise StepFailed(f"no greeting within {self.timeout:g}s (timed out)") from None
+        banner = f"{greeting.code} {greeting.message}"
+        if not implicit:
+            return banner
+        self._note(Step.BANNER, banner)
+        return self._tls_detail()
+
+    def _tls_detail(self) -> str:
+        ssl_object = self.smtp.get_transport_info("ssl_object")
+        if ssl_object is None:
+            return "encrypted"
+        cipher = ssl_object.cipher()
+        checked = "certificate verified" if self.resolved.verify_tls else "certificate NOT verified (verify_tls = false)"
+        return f"{ssl_object.version()} {cipher[0] if cipher else ''}, {checked}".replace("  ", " ")
+
+    async def ehlo(self) -> str:
+        response = await self.smtp.ehlo()
+        extensions = " · ".join(f"{k.upper()} {v}".strip() for k, v in self.smtp.esmtp_extensions.items())
+        return f"{response.code} {extensions or response.message.splitlines()[0]}"
+
+    async def starttls(self) -> str:
+        if not self.smtp.supports_extension("starttls"):
+            raise StepFailed("the server does not offer STARTTLS on this port")
+        response = await self.smtp.starttls(server_hostname=self.resolved.host)
+        return f"{response.code} {response.message} → {self._tls_detail()}"
+
+    async def auth(self) -> str:
+        username = self.resolved.username
+        password = self.resolved.password.get_secret_value() if self.resolved.password else None
+        if not username and not password:
+            return "skipped: no username or password configured"
+        if not username or not password:
+            missing = "username" if not username else "password"
+            raise StepFailed(f"{missing} is not configured while the other one is")
+        encrypted = self.smtp.get_transport_info("sslcontext") is not None
+        if not encrypted and not self.resolved.allow_plaintext_auth:
+            raise StepFailed("refusing to send the password over an unencrypted connection (security = none)")
+        if not self.smtp.supports_extension("auth"):
+            raise StepFailed("the server offers no AUTH on this connection")
+        response = await self.smtp.login(username, password)
+        return f"{response.code} {response.message} (as {username})"
+
+    async def send(self, address: str, pm: pluggy.PluginManager) -> str:
+        routed = probe_message(self.account, address, pm)
+        data = build_message(routed, max_bytes=self.resolved.max_message_bytes)
+        _, message = await self.smtp.sendmail(routed.envelope_from, [address], data)
+        return f"accepted for {address}: {message}"
+
+    async def _close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        if self.client is not None and self.client.is_connected:
+            try:
+                await asyncio.wait_for(self.client.quit(), self.timeout)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                self.client.close()
+
+
+def probe_message(account: AccountConfig, address: str, pm: pluggy.PluginManager, tenant: str = "default") -> RoutedMessage:
+    """A small message to ``address`` with the account's plugin quirks applied, as the route stage does."""
+    event_id = f"verify-{uuid.uuid4().hex[:16]}"
+    text = f"This is a test message from mailpipe, sent by `mailpipe accounts verify {account.name}`.\n"
+    event = LeadEvent(event_id=event_id, tenant=tenant, to=address, subject="mailpipe test message", text=text)
+    domain = account.from_email.rsplit("@", 1)[1]
+    rendered = RenderedMessage(
+        event=event, subject="mailpipe test message", text=text, message_id=message_id_for(tenant, event_id, domain)
+    )
+    routed = RoutedMessage(
+        message=rendered,
+        account=account.name,
+        route="verify",
+        from_addr=account.from_email,
+        from_name=account.from_name,
+        reply_to=account.reply_to,
+        envelope_from=account.envelope_from or account.from_email,
+        first_attempt_at=time.time(),
+    )
+    pm.hook.mailpipe_prepare_message(account=account, message=routed)
+    return routed
+
+
+def connection_hints(pm: pluggy.PluginManager, account: AccountConfig, error: str) -> list[str]:
+    """Every plugin's hints for ``"<step>: <reply>"``, provider-specific first, duplicates dropped."""
+    lines: list[str] = []
+    for batch in pm.hook.mailpipe_connection_hints(account=account, error=error):
+        for line in batch or ():
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
+async def verify_account(
+    account: AccountConfig,
+    *,
+    pm: pluggy.PluginManager | None = None,
+    send_test: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Report:
+    pm = pm or get_plugin_manager()
+    report = Report(account=account.name, provider=account.provider)
+    try:
+        resolved = resolve_account(account, preset_for(account, pm))
+    except MailpipeError as exc:
+        report.steps.append(StepResult(Step.CONFIG, False, str(exc)))
+    else:
+        report.endpoint = f"{resolved.host}:{resolved.port} ({resolved.security})"
+        await _Check(account, resolved, timeout, report).run(send_test, pm)
+    failure = report.failure
+    if failure is not None:
+        report.hints = connection_hints(pm, account, f"{failure.step}: {failure.reply or failure.detail}")
+    return report
+
+
+def verify(
+    account: AccountConfig,
+    *,
+    pm: pluggy.PluginManager | None = None,
+    send_test: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Report:
+    """Blocking wrapper for the CLI."""
+    return asyncio.run(verify_account(account, pm=pm, send_test=send_test, timeout=timeout))

@@ -1,0 +1,189 @@
+"""Status store: acceptance, status history, exactly-one final outcome, the events stream.
+
+An event hash holds `state` (latest), `outcome` (the final one, set once), the original event
+JSON (so a stalled event can be re-driven) and counters; the history is a list of JSON entries;
+every transition is appended to the tenant's events stream.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from pipeline.models import FINAL_OUTCOMES, LeadEvent
+from pipeline.state import keys
+from pipeline.state.script_pipeline import ScriptPipeline
+
+STREAM_MAXLEN = 1_000_000
+HISTORY_MAX = 200
+
+# KEYS: event hash, history list, stream, pending zset, outcome counts
+# ARGV: event_id, tenant, event json, now, entry json, next_progress_at
+_ACCEPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'accepted', 'created', ARGV[4], 'updated', ARGV[4], 'event', ARGV[3])
+redis.call('RPUSH', KEYS[2], ARGV[5])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'event_id', ARGV[1], 'tenant', ARGV[2], 'state', 'accepted', 'entry', ARGV[5])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
+redis.call('HINCRBY', KEYS[5], 'accepted', 1)
+return 1
+"""
+
+# ARGV: event_id, tenant, state, final(0/1), now, entry json, stream maxlen, history max
+_TRANSITION = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if ARGV[4] == '1' then
+  if redis.call('HEXISTS', KEYS[1], 'outcome') == 1 then return 0 end
+  redis.call('HSET', KEYS[1], 'outcome', ARGV[3])
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('HINCRBY', KEYS[5], ARGV[3], 1)
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated', ARGV[5])
+redis.call('RPUSH', KEYS[2], ARGV[6])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[8]), -1)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'event_id', ARGV[1], 'tenant', ARGV[2], 'state', ARGV[3], 'entry', ARGV[6])
+return 1
+"""
+
+
+@dataclass
+class Transition:
+    tenant: str
+    event_id: str
+    state: str
+    entry: dict[str, Any] = field(default_factory=dict)
+    update: bool = False  # a later status (bounce mail after `sent`): history only, never a second outcome
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_OUTCOMES and not self.update
+
+
+@dataclass
+class EventStatus:
+    event_id: str
+    tenant: str
+    state: str
+    outcome: str | None
+    created: float
+    updated: float
+    history: list[dict[str, Any]]
+    event: dict[str, Any] | None
+
+
+class StatusStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._accept = client.register_script(_ACCEPT)
+        self._transition = client.register_script(_TRANSITION)
+
+    def accept(self, events: list[LeadEvent]) -> list[bool]:
+        """Record events as accepted; False for each event_id already known (a duplicate)."""
+        now = time.time()
+        pipe = ScriptPipeline(self.client)
+        tenants = {event.tenant for event in events}
+        for tenant in tenants:
+            pipe.pipe.sadd(keys.tenants(), tenant)
+        for event in events:
+            entry = json.dumps({"at": now, "state": "accepted", "stage": "submit"})
+            due = event.send_at.timestamp() if event.send_at else now
+            pipe.call(
+                self._accept,
+                keys=[
+                    keys.event(event.tenant, event.event_id),
+                    keys.history(event.tenant, event.event_id),
+                    keys.events_stream(event.tenant),
+                    keys.pending(event.tenant),
+                    keys.outcome_counts(event.tenant),
+                ],
+                args=[event.event_id, event.tenant, event.to_json(), now, entry, max(due, now), STREAM_MAXLEN],
+            )
+        results = pipe.execute()[len(tenants) :]
+        return [bool(r) for r in results]
+
+    def forget(self, events: list[LeadEvent]) -> None:
+        """Undo an acceptance whose enqueue failed, so the upstream can resubmit."""
+        pipe = self.client.pipeline(transaction=False)
+        for event in events:
+            pipe.delete(keys.event(event.tenant, event.event_id), keys.history(event.tenant, event.event_id))
+            pipe.zrem(keys.pending(event.tenant), event.event_id)
+        pipe.execute()
+
+    def record(self, transitions: list[Transition]) -> list[bool]:
+        """Apply transitions; a second final outcome for one event is ignored (returns False)."""
+        if not transitions:
+            return []
+        now = time.time()
+        pipe = ScriptPipeline(self.client)
+        for t in transitions:
+            entry = {"at": now, "state": t.state, **t.entry}
+            pipe.call(
+                self._transition,
+                keys=[
+                    keys.event(t.tenant, t.event_id),
+                    keys.history(t.tenant, t.event_id),
+                    keys.events_stream(t.tenant),
+                    keys.pending(t.tenant),
+                    keys.outcome_counts(t.tenant),
+                ],
+                args=[t.event_id, t.tenant, t.state, int(t.final), now, json.dumps(entry, default=str), STREAM_MAXLEN, HISTORY_MAX],
+            )
+        return [r == 1 for r in pipe.execute()]
+
+    def expect_progress(self, tenant: str, event_ids: list[str], at: float) -> None:
+        """Tell the sweeper when these waiting events are next due to move."""
+        if event_ids:
+            self.client.zadd(keys.pending(tenant), {eid: at for eid in event_ids}, xx=True)
+
+    def get(self, tenant: str, event_id: str) -> EventStatus | None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(keys.event(tenant, event_id))
+        pipe.lrange(keys.history(tenant, event_id), 0, -1)
+        data, history = pipe.execute()
+        if not data:
+            return None
+        text = {k.decode(): v.decode() for k, v in data.items()}
+        return EventStatus(
+            event_id=event_id,
+            tenant=tenant,
+            state=text.get("state", "unknown"),
+            outcome=text.get("outcome"),
+            created=float(text.get("created", 0)),
+            updated=float(text.get("updated", 0)),
+            history=[json.loads(h) for h in history],
+            event=json.loads(text["event"]) if "event" in text else None,
+        )
+
+    def outcomes(self, event_ids: list[str], tenant: str = "default") -> dict[str, str | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for event_id in event_ids:
+            pipe.hget(keys.event(tenant, event_id), "outcome")
+        return {eid: (v.decode() if v else None) for eid, v in zip(event_ids, pipe.execute(), strict=True)}
+
+    def outcome_counts(self, tenant: str = "default") -> dict[str, int]:
+        raw = self.client.hgetall(keys.outcome_counts(tenant))
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def stalled(self, tenant: str, older_than: float, limit: int = 1000) -> list[str]:
+        ids = self.client.zrangebyscore(keys.pending(tenant), "-inf", time.time() - older_than, start=0, num=limit)
+        return [i.decode() for i in ids]
+
+    def dead_letter(self, tenant: str, event_id: str, stage: str, error: str, payload: Any) -> None:
+        record = {"at": time.time(), "stage": stage, "error": error, "payload": payload}
+        self.client.hset(keys.dead_letter(tenant), event_id, json.dumps(record, default=str))
+
+    def dead_letters(self, tenant: str = "default") -> dict[str, dict[str, Any]]:
+        raw = self.client.hgetall(keys.dead_letter(tenant))
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    def refuse_input(self, tenant: str, raw: str, errors: list[str], source: str) -> None:
+        """Keep refused input (bad events at submit) so nothing vanishes silently."""
+        record = {"at": time.time(), "source": source, "errors": errors, "raw": raw[:4000]}
+        pipe = self.client.pipeline(transaction=False)
+        pipe.rpush(keys.refused_input(tenant), json.dumps(record))
+        pipe.ltrim(keys.refused_input(tenant), -100_000, -1)
+        pipe.execute()
