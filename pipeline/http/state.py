@@ -19,7 +19,7 @@ from pipeline.feedback.apply import FeedbackApplier
 from pipeline.feedback.tokens import TokenSigner, signer_for
 from pipeline.http.certificates import CertificateCache
 from pipeline.http.replay import ReplayCache
-from pipeline.http.settings import secret_refs
+from pipeline.config.serve import secret_refs
 from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
 

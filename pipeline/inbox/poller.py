@@ -24,7 +24,7 @@ from pipeline.inbox.classify import classify_message
 from pipeline.inbox.cursor import CursorStore, message_digest
 from pipeline.inbox.index import MessageIndex
 from pipeline.inbox.session import ImapConfigError, ImapError, ImapSession
-from pipeline.inbox.settings import ImapSettings
+from pipeline.config.inbox import ImapSettings
 
 log = structlog.get_logger("mailpipe.inbox")
 

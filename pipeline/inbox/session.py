@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 
 from pipeline.errors import MailpipeError
-from pipeline.inbox.settings import ImapSettings
+from pipeline.config.inbox import ImapSettings
 from pipeline.plugin_host.presets import Security
 
 MAX_LINE_BYTES = 64_000
