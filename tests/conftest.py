@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 import redis
-from pipeline.runtime.processes import WorkerProcess
 from testbed import SMTP_USERS, account_toml
 
 from pipeline.config import Config, load_config
 from pipeline.context import StageContext, build_context
 from pipeline.runtime import resources as runtime
+from pipeline.runtime.processes import WorkerProcess
 from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles, make_tls_files
 from pipeline.state.localredis import LocalRedis
+
+pytest_plugins = ["pg_fixture"]  # private PostgreSQL cluster: pg_url, pg_engine, pg_empty_url
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +60,9 @@ def smtp_server(tls_files: TLSFiles) -> Iterator[DevSMTPServer]:
 
 
 @pytest.fixture
-def write_config(tmp_path: Path, redis_url: str, smtp_server: DevSMTPServer, tls_files: TLSFiles,
-                 monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+def write_config(
+    tmp_path: Path, redis_url: str, smtp_server: DevSMTPServer, tls_files: TLSFiles, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Path]:
     """Write a config for accounts alpha/beta/gamma on the SMTP fixture; returns its path."""
     for user, password in SMTP_USERS.items():
         monkeypatch.setenv(f"TEST_PW_{user.upper()}", password)
@@ -126,7 +129,10 @@ def start_workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
 
     def start(config_path: Path, processes: int = 1, threads: int = 8, queues: str = "") -> WorkerProcess:
         worker = WorkerProcess(
-            config_path, processes=processes, threads=threads, queues=queues,
+            config_path,
+            processes=processes,
+            threads=threads,
+            queues=queues,
             env={k: v for k, v in os.environ.items() if k.startswith("TEST_PW_")},
             log_path=tmp_path / f"worker-{len(started)}.log",
         ).start()
@@ -136,4 +142,3 @@ def start_workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in started:
         worker.stop()
-

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import MailpipeError
+from pipeline.errors import MailpipeError
 
 
 class DatabaseError(MailpipeError):

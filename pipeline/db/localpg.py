@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import MailpipeError
-from ..smtp.netutil import free_port
+from pipeline.errors import MailpipeError
+from pipeline.smtp.netutil import free_port
 
 SUPERUSER = "mailpipe"
 SEARCH = "/usr/lib/postgresql/*/bin"

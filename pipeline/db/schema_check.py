@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from .engine import DatabaseError
-from .migrate import current_revision, head_revision
+from pipeline.db.engine import DatabaseError
+from pipeline.db.migrate import current_revision, head_revision
 
 FIX = "run `mailpipe db upgrade`"
 

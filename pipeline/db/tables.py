@@ -112,6 +112,7 @@ class SmtpAccount(Base):
     managed_by_file: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     # AES-GCM ciphertext of the account's secrets (SMTP and IMAP passwords) under the tenant's data key.
     secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    password_set: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = _now()
     updated_at: Mapped[dt.datetime] = _now()

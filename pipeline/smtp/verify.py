@@ -27,6 +27,7 @@ from pipeline.smtp.mime import build_message, message_id_for
 from pipeline.smtp.pool import tls_context
 
 DEFAULT_TIMEOUT = 10.0
+AddressCheck = Callable[[str], str | None]
 
 
 @dataclass
@@ -96,7 +97,9 @@ def describe(exc: BaseException, timeout: float) -> tuple[str, str | None]:
 
 
 class _Check:
-    def __init__(self, account: AccountConfig, resolved: ResolvedAccount, timeout: float, report: Report) -> None:
+    def __init__(self, account: AccountConfig, resolved: ResolvedAccount, timeout: float, report: Report,
+                 address_check: AddressCheck | None = None) -> None:
+        self.address_check = address_check
         self.account = account
         self.resolved = resolved
         self.timeout = timeout
@@ -159,6 +162,10 @@ class _Check:
         loop = asyncio.get_running_loop()
         errors = []
         for family, kind, proto, _, address in self.addresses:
+            refused = self.address_check(str(address[0])) if self.address_check else None
+            if refused:  # checked as we connect: the name may resolve differently than when it was saved
+                errors.append(refused)
+                continue
             sock = socket.socket(family, kind, proto)
             sock.setblocking(False)
             try:
@@ -283,7 +290,9 @@ async def verify_account(
     pm: pluggy.PluginManager | None = None,
     send_test: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    address_check: AddressCheck | None = None,
 ) -> Report:
+    """``address_check`` may refuse a resolved address (why, or None) before any connection to it."""
     pm = pm or get_plugin_manager()
     report = Report(account=account.name, provider=account.provider)
     try:
@@ -292,7 +301,7 @@ async def verify_account(
         report.steps.append(StepResult(Step.CONFIG, False, str(exc)))
     else:
         report.endpoint = f"{resolved.host}:{resolved.port} ({resolved.security})"
-        await _Check(account, resolved, timeout, report).run(send_test, pm)
+        await _Check(account, resolved, timeout, report, address_check).run(send_test, pm)
     failure = report.failure
     if failure is not None:
         report.hints = connection_hints(pm, account, f"{failure.step}: {failure.reply or failure.detail}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import accounts, audit, keys, routes, tenants
+from pipeline.http.control import accounts, audit, keys, routes, tenants
 
 
 def routers() -> list[APIRouter]:

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
-from ...control import accounts
-from ...control.schemas import AccountIn, AccountList, AccountOut, AccountPatch, VerifyIn, VerifyReport
-from .auth import AccountName, Control, Scope
-from .problems import ProblemRoute, responses
+from pipeline.control import accounts
+from pipeline.control.schemas import AccountIn, AccountList, AccountOut, AccountPatch, VerifyIn, VerifyReport
+from pipeline.http.control.auth import AccountName, Control, Scope
+from pipeline.http.control.problems import ProblemRoute, responses
 
 router = APIRouter(prefix="/v1/tenants/{tenant}/accounts", tags=["accounts"], route_class=ProblemRoute)
 VerifyFlag = Annotated[bool, Query(description="check the connection before saving (a failure saves nothing: 422)")]

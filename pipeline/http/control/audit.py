@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ...control import audit
-from ...control.schemas import AuditList
-from ...control.scope import ACCOUNTS_MANAGE
-from .auth import Control, Scope
-from .problems import ProblemRoute, responses
+from pipeline.control import audit
+from pipeline.control.schemas import AuditList
+from pipeline.control.scope import ACCOUNTS_MANAGE
+from pipeline.http.control.auth import Control, Scope
+from pipeline.http.control.problems import ProblemRoute, responses
 
 router = APIRouter(prefix="/v1/tenants/{tenant}/audit", tags=["audit"], route_class=ProblemRoute)
 

@@ -11,11 +11,11 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ...control import keys
-from ...control.context import ControlContext
-from ...control.errors import NotConfigured, Unauthorized
-from ...control.schemas import NAME_PATTERN
-from ...control.scope import Principal, TenantScope, resolve_scope
+from pipeline.control import keys
+from pipeline.control.context import ControlContext
+from pipeline.control.errors import NotConfigured, Unauthorized
+from pipeline.control.schemas import NAME_PATTERN
+from pipeline.control.scope import Principal, TenantScope, resolve_scope
 
 BEARER = HTTPBearer(auto_error=False, description="an admin token ([serve] admin_tokens) or a tenant key (mp_live_…)")
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from ...control import keys
-from ...control.schemas import KeyCreated, KeyIn, KeyList, KeyOut
-from .auth import Control, Scope
-from .problems import ProblemRoute, responses
+from pipeline.control import keys
+from pipeline.control.schemas import KeyCreated, KeyIn, KeyList, KeyOut
+from pipeline.http.control.auth import Control, Scope
+from pipeline.http.control.problems import ProblemRoute, responses
 
 router = APIRouter(prefix="/v1/tenants/{tenant}/keys", tags=["keys"], route_class=ProblemRoute)
 

@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from ...control.errors import ControlError, TooManyRequests
-from ...errors import ConfigError
-from ..bodies import read_body
+from pipeline.control.errors import ControlError, TooManyRequests
+from pipeline.errors import ConfigError
+from pipeline.http.bodies import read_body
 
 MAX_BODY_BYTES = 256 * 1024
 PROBLEM = "application/problem+json"
@@ -92,7 +92,7 @@ class ProblemRoute(APIRoute):
             except RequestValidationError as exc:
                 return _validation(exc)
             except HTTPException as exc:
-                return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+                return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers) if exc.headers else None)
             except ConfigError as exc:
                 return problem(503, "; ".join(exc.problems))
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ...control import routes
-from ...control.schemas import RoutesIn, RoutesOut
-from .auth import Control, Scope
-from .problems import ProblemRoute, responses
+from pipeline.control import routes
+from pipeline.control.schemas import RoutesIn, RoutesOut
+from pipeline.http.control.auth import Control, Scope
+from pipeline.http.control.problems import ProblemRoute, responses
 
 router = APIRouter(prefix="/v1/tenants/{tenant}/routes", tags=["routes"], route_class=ProblemRoute)
 

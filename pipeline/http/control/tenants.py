@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from ...control import tenants
-from ...control.schemas import TenantIn, TenantList, TenantOut
-from .auth import Caller, Control, Scope, TenantSlug
-from .problems import ProblemRoute, responses
+from pipeline.control import tenants
+from pipeline.control.schemas import TenantIn, TenantList, TenantOut
+from pipeline.http.control.auth import Caller, Control, Scope, TenantSlug
+from pipeline.http.control.problems import ProblemRoute, responses
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"], route_class=ProblemRoute)
 

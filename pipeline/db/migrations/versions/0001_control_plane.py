@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.text("false")),
         sa.Column("managed_by_file", sa.Boolean, nullable=False, server_default=sa.text("false")),
         sa.Column("secret", sa.LargeBinary),
+        sa.Column("password_set", sa.Boolean, nullable=False, server_default=sa.text("false")),
         sa.Column("verified_at", sa.DateTime(timezone=True)),
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_smtp_accounts"),

@@ -1,0 +1,406 @@
+"""SMTP accounts of one tenant: add (verified before saving), list, change, remove, activate, pause, resume."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from pipeline.config import AccountConfig, resolve_account
+from pipeline.control import audit
+from pipeline.control.context import ControlContext
+from pipeline.control.errors import Conflict, Invalid, NotFound, VerificationFailed
+from pipeline.control.schemas import AccountIn, AccountList, AccountOut, AccountPatch, ImapOut, VerifyReport
+from pipeline.control.scope import ACCOUNTS_MANAGE, TenantScope
+from pipeline.control.tenants import data_key, lock_and_bump
+from pipeline.control.verify_service import LiteralSecret
+from pipeline.db.tables import Route, SmtpAccount
+from pipeline.errors import MailpipeError
+from pipeline.config.inbox import ImapSettings
+from pipeline.plugin_host.manager import preset_for
+from pipeline.plugin_host.presets import Security
+
+CONNECTION_FIELDS = frozenset({"provider", "host", "port", "security", "region", "username", "password", "auth_method"})
+FILE_MANAGED = "is declared in the config file (managed by `mailpipe config apply`): change it there"
+
+
+def _row(session: Session, scope: TenantScope, name: str, *, lock: bool = False) -> SmtpAccount:
+    query = select(SmtpAccount).where(SmtpAccount.tenant_id == scope.tenant_id, SmtpAccount.name == name)
+    row = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no account {name!r}")
+    return row
+
+
+def to_out(row: SmtpAccount) -> AccountOut:
+    imap = None
+    if row.imap:
+        imap = ImapOut(
+            host=row.imap["host"],
+            port=row.imap["port"],
+            security=row.imap["security"],
+            username=row.imap["username"],
+            folder=row.imap.get("folder", "INBOX"),
+            password_set=bool(row.imap.get("password_set")),
+        )
+    return AccountOut(
+        name=row.name,
+        provider=row.provider,
+        host=row.host,
+        port=row.port,
+        security=row.security,
+        region=row.region,
+        username=row.username,
+        password_set=row.password_set,
+        auth_method=row.auth_method,
+        from_email=row.from_email,
+        from_name=row.from_name,
+        reply_to=row.reply_to,
+        envelope_from=row.envelope_from,
+        limits=row.limits or {},
+        description=row.description,
+        imap=imap,
+        reply_tracking=row.reply_tracking,
+        default_for=list(row.default_for or []),
+        status=row.status,
+        status_reason=row.status_reason,
+        default=row.is_default,
+        managed_by_file=row.managed_by_file,
+        verified_at=row.verified_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def snapshot(row: SmtpAccount) -> dict[str, Any]:
+    """What the audit log keeps of an account: every field but the secrets, which appear as ``password_set``."""
+    data = to_out(row).model_dump(mode="json", exclude={"created_at", "updated_at", "verified_at"})
+    return data
+
+
+def _fields(data: AccountIn | AccountPatch, row: SmtpAccount | None) -> dict[str, Any]:
+    """The account's fields after applying ``data`` to ``row`` (or to nothing, for a new one)."""
+    names = (
+        "provider",
+        "host",
+        "port",
+        "security",
+        "region",
+        "username",
+        "auth_method",
+        "from_email",
+        "from_name",
+        "reply_to",
+        "envelope_from",
+        "description",
+        "reply_tracking",
+        "default_for",
+    )
+    out: dict[str, Any] = {n: getattr(row, n) for n in names} if row is not None else {}
+    out["limits"] = dict(row.limits or {}) if row is not None else {}
+    out["imap"] = dict(row.imap) if row is not None and row.imap else None
+    for name in data.model_fields_set - {"password", "imap", "limits", "name"}:
+        value = getattr(data, name)
+        out[name] = value.value if hasattr(value, "value") else value
+    if "limits" in data.model_fields_set:
+        out["limits"] = data.limits.model_dump(exclude_none=True) if data.limits else {}
+    if isinstance(data, AccountIn):
+        out["provider"] = data.provider
+    out["reply_tracking"] = bool(out.get("reply_tracking"))
+    out["default_for"] = out.get("default_for") or []
+    for required in ("provider", "from_email"):
+        if not out.get(required):
+            raise Invalid(f"{required}: may not be null", field=required)
+    return out
+
+
+def _account_config(name: str, fields: dict[str, Any], password: str | None, imap_password: str | None) -> AccountConfig:
+    """The account as the sender and ``verify`` know it; tenant secrets as literals, never references."""
+    imap = None
+    if fields.get("imap"):
+        i = fields["imap"]
+        imap = ImapSettings(
+            host=i["host"],
+            port=i["port"],
+            security=Security(i["security"]),
+            username=i["username"],
+            password=LiteralSecret(imap_password or "-"),
+            folders=[i.get("folder", "INBOX")],
+        )
+    try:
+        return AccountConfig(
+            name=name,
+            provider=fields["provider"],
+            host=fields.get("host"),
+            port=fields.get("port"),
+            security=fields.get("security"),
+            region=fields.get("region"),
+            username=fields.get("username"),
+            password=LiteralSecret(password) if password else None,
+            from_email=fields["from_email"],
+            from_name=fields.get("from_name"),
+            reply_to=fields.get("reply_to"),
+            envelope_from=fields.get("envelope_from"),
+            limits=fields.get("limits") or None,
+            imap=imap,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "account"
+        raise Invalid(f"{field}: {first['msg'].removeprefix('Value error, ')}", field=field) from None
+
+
+def _check(ctx: ControlContext, account: AccountConfig) -> tuple[str, int]:
+    """Known provider, complete endpoint, allowed host and port (SMTP and IMAP); the effective host and port."""
+    if ctx.provider(account.provider) is None:
+        raise Invalid(f"provider: unknown provider {account.provider!r}", field="provider")
+    try:
+        resolved = resolve_account(account.model_copy(update={"password": None}), preset_for(account, ctx.pm))
+    except MailpipeError as exc:
+        message = str(exc).split(": ", 1)[-1]
+        field = "region" if "region" in message else "host"
+        raise Invalid(f"{field}: {message}", field=field) from None
+    ctx.hosts.check_host(resolved.host, resolved.port)
+    if account.imap is not None:
+        port = account.imap.port or (993 if account.imap.security == Security.TLS else 143)
+        ctx.hosts.check_host(account.imap.host, port, kind="imap", field_name="imap.host")
+    return resolved.host, resolved.port
+
+
+def _verify(
+    ctx: ControlContext, scope: TenantScope, account: AccountConfig, host: str, port: int, send_test: str | None = None
+) -> VerifyReport:
+    report = ctx.verifier.check(account, host, port, tenant_id=scope.tenant_id, slug=scope.slug, send_test=send_test)
+    return report
+
+
+def _imap_stored(data: AccountIn | AccountPatch) -> dict[str, Any] | None:
+    if data.imap is None:
+        return None
+    return {
+        "host": data.imap.host,
+        "port": data.imap.effective_port,
+        "security": data.imap.security.value,
+        "username": data.imap.username,
+        "folder": data.imap.folder,
+        "password_set": data.imap.password is not None,
+    }
+
+
+def list_accounts(ctx: ControlContext, scope: TenantScope) -> AccountList:
+    scope.require(ACCOUNTS_MANAGE)
+    with ctx.transaction() as session:
+        rows = (
+            session.execute(select(SmtpAccount).where(SmtpAccount.tenant_id == scope.tenant_id).order_by(SmtpAccount.name))
+            .scalars()
+            .all()
+        )
+        return AccountList(accounts=[to_out(r) for r in rows])
+
+
+def get_account(ctx: ControlContext, scope: TenantScope, name: str) -> AccountOut:
+    scope.require(ACCOUNTS_MANAGE)
+    with ctx.transaction() as session:
+        return to_out(_row(session, scope, name))
+
+
+def create_account(
+    ctx: ControlContext, scope: TenantScope, data: AccountIn, *, verify: bool = True, managed_by_file: bool = False
+) -> tuple[AccountOut, VerifyReport | None]:
+    """Checked, verified (unless ``verify`` is false), then saved; a failed verification saves nothing."""
+    scope.require(ACCOUNTS_MANAGE)
+    fields = _fields(data, None)
+    fields["imap"] = _imap_stored(data)
+    password = data.password.get_secret_value() if data.password else None
+    imap_password = data.imap.password.get_secret_value() if data.imap and data.imap.password else None
+    account = _account_config(data.name, fields, password, imap_password)
+    host, port = _check(ctx, account)
+    with ctx.transaction() as session:
+        if session.execute(
+            select(SmtpAccount.id).where(SmtpAccount.tenant_id == scope.tenant_id, SmtpAccount.name == data.name)
+        ).first():
+            raise Conflict(f"an account named {data.name!r} already exists", field="name")
+    report = None
+    if verify:
+        report = _verify(ctx, scope, account, host, port)
+        if not report.ok:
+            raise VerificationFailed(
+                "name: the connection check failed; nothing was saved",
+                field="name",
+                extra={"verification": report.model_dump(mode="json")},
+            )
+    with ctx.transaction() as session:
+        lock_and_bump(session, scope)
+        has_default = (
+            session.execute(
+                select(SmtpAccount.id).where(SmtpAccount.tenant_id == scope.tenant_id, SmtpAccount.is_default)
+            ).first()
+            is not None
+        )
+        row = SmtpAccount(
+            tenant_id=scope.tenant_id,
+            name=data.name,
+            managed_by_file=managed_by_file,
+            is_default=not has_default,
+            verified_at=func.now() if report is not None else None,
+            **{k: v for k, v in fields.items() if k != "imap"},
+            imap=fields["imap"],
+        )
+        secrets = {k: v for k, v in (("password", password), ("imap_password", imap_password)) if v}
+        row.secret = data_key(ctx, session, scope).seal_secrets(data.name, secrets) if secrets else None
+        row.password_set = password is not None
+        session.add(row)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise Conflict(f"an account named {data.name!r} already exists", field="name") from None
+        session.refresh(row)
+        after = snapshot(row)
+        audit.record(session, scope, "account.create", data.name, after=after)
+        return to_out(row), report
+
+
+def _secrets(ctx: ControlContext, session: Session, scope: TenantScope, row: SmtpAccount) -> dict[str, str]:
+    if not row.secret:
+        return {}
+    return data_key(ctx, session, scope).open_secrets(row.name, row.secret)
+
+
+def update_account(
+    ctx: ControlContext, scope: TenantScope, name: str, data: AccountPatch, *, verify: bool = True, from_file: bool = False
+) -> tuple[AccountOut, VerifyReport | None]:
+    """Only the fields sent change; a change to the connection is verified again before it is saved."""
+    scope.require(ACCOUNTS_MANAGE)
+    with ctx.transaction() as session:
+        row = _row(session, scope, name)
+        if row.managed_by_file and not from_file:
+            raise Conflict(f"account {name!r} {FILE_MANAGED}")
+        stored = _secrets(ctx, session, scope, row)
+        version = row.updated_at
+    fields = _fields(data, row)
+    if "imap" in data.model_fields_set:
+        fields["imap"] = _imap_stored(data)
+        if data.imap is not None and data.imap.password is None and stored.get("imap_password") and fields["imap"]:
+            fields["imap"]["password_set"] = True
+    password = stored.get("password")
+    if "password" in data.model_fields_set:
+        password = data.password.get_secret_value() if data.password else None
+    imap_password = stored.get("imap_password")
+    if "imap" in data.model_fields_set:
+        imap_password = (
+            (data.imap.password.get_secret_value() if data.imap and data.imap.password else imap_password) if data.imap else None
+        )
+    account = _account_config(name, fields, password, imap_password)
+    host, port = _check(ctx, account)
+    report = None
+    if verify and CONNECTION_FIELDS & data.model_fields_set:
+        report = _verify(ctx, scope, account, host, port)
+        if not report.ok:
+            raise VerificationFailed(
+                "the connection check failed; nothing was changed",
+                field="name",
+                extra={"verification": report.model_dump(mode="json")},
+            )
+    with ctx.transaction() as session:
+        lock_and_bump(session, scope)
+        row = _row(session, scope, name, lock=True)
+        if row.updated_at != version:
+            raise Conflict(f"account {name!r} changed while this request was being checked; send it again")
+        before = snapshot(row)
+        for key, value in fields.items():
+            setattr(row, key, value)
+        secrets = {k: v for k, v in (("password", password), ("imap_password", imap_password)) if v}
+        if secrets != stored:
+            row.secret = data_key(ctx, session, scope).seal_secrets(name, secrets) if secrets else None
+        row.password_set = password is not None
+        if report is not None:
+            row.verified_at = func.now()
+        row.updated_at = func.now()
+        session.flush()
+        session.refresh(row)
+        after = snapshot(row)
+        if "password" in data.model_fields_set and stored.get("password") != password:
+            after["password"] = audit.CHANGED
+        if stored.get("imap_password") != imap_password:
+            after["imap_password"] = audit.CHANGED
+        audit.record(session, scope, "account.update", name, before=before, after=after)
+        return to_out(row), report
+
+
+def delete_account(ctx: ControlContext, scope: TenantScope, name: str, *, from_file: bool = False) -> None:
+    scope.require(ACCOUNTS_MANAGE)
+    with ctx.transaction() as session:
+        lock_and_bump(session, scope)
+        row = _row(session, scope, name, lock=True)
+        if row.managed_by_file and not from_file:
+            raise Conflict(f"account {name!r} {FILE_MANAGED}")
+        routes = session.execute(
+            select(Route.position, Route.name, Route.accounts).where(Route.tenant_id == scope.tenant_id)
+        ).all()
+        using = [r.name or f"#{r.position}" for r in routes if name in r.accounts]
+        if using:
+            raise Conflict(f"account {name!r} is used by route(s) {', '.join(using)}: change the routes first")
+        audit.record(session, scope, "account.delete", name, before=snapshot(row))
+        session.delete(row)
+
+
+def activate(ctx: ControlContext, scope: TenantScope, name: str) -> AccountOut:
+    """ "Set as active": this account becomes the tenant's default, the previous one stops being it, atomically."""
+    scope.require(ACCOUNTS_MANAGE)
+    with ctx.transaction() as session:
+        lock_and_bump(session, scope)
+        row = _row(session, scope, name, lock=True)
+        previous = session.execute(
+            select(SmtpAccount.name).where(SmtpAccount.tenant_id == scope.tenant_id, SmtpAccount.is_default)
+        ).scalar_one_or_none()
+        session.execute(
+            update(SmtpAccount).where(SmtpAccount.tenant_id == scope.tenant_id, SmtpAccount.is_default).values(is_default=False)
+        )
+        session.execute(update(SmtpAccount).where(SmtpAccount.id == row.id).values(is_default=True, updated_at=func.now()))
+        audit.record(session, scope, "account.activate", name, before={"default": previous}, after={"default": name})
+        session.refresh(row)
+        return to_out(row)
+
+
+def set_status(ctx: ControlContext, scope: TenantScope, name: str, status: str, reason: str | None = None) -> AccountOut:
+    """``paused`` or ``active`` (resume, also out of ``auth_failed``)."""
+    scope.require(ACCOUNTS_MANAGE)
+    with ctx.transaction() as session:
+        lock_and_bump(session, scope)
+        row = _row(session, scope, name, lock=True)
+        before = {"status": row.status}
+        row.status, row.status_reason = status, reason
+        row.updated_at = func.now()
+        audit.record(
+            session,
+            scope,
+            "account.pause" if status == "paused" else "account.resume",
+            name,
+            before=before,
+            after={"status": status},
+        )
+        session.flush()
+        session.refresh(row)
+        return to_out(row)
+
+
+def verify_stored(ctx: ControlContext, scope: TenantScope, name: str, send_test_to: str | None = None) -> VerifyReport:
+    scope.require(ACCOUNTS_MANAGE)
+    with ctx.transaction() as session:
+        row = _row(session, scope, name)
+        stored = _secrets(ctx, session, scope, row)
+        fields = _fields(AccountPatch(), row)
+    account = _account_config(name, fields, stored.get("password"), stored.get("imap_password"))
+    host, port = _check(ctx, account)
+    report = _verify(ctx, scope, account, host, port, send_test=send_test_to)
+    if report.ok:
+        with ctx.transaction() as session:
+            session.execute(
+                update(SmtpAccount)
+                .where(SmtpAccount.tenant_id == scope.tenant_id, SmtpAccount.name == name)
+                .values(verified_at=func.now())
+            )
+    return report
