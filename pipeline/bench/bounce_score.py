@@ -30,13 +30,33 @@ COARSE_REASONS: dict[str, tuple[str, ...]] = {
     "too_large": ("mesg_too_big", "exceed_limit"),
     "disabled": ("suspend",),
     "blocked": (
-        "blocked", "bad_reputation", "require_ptr", "spam_detected", "virus_detected", "content_error", "filtered",
-        "rejected", "policy_violation", "auth_failure", "security_error", "failed_starttls", "not_compliant_rfc",
+        "blocked",
+        "bad_reputation",
+        "require_ptr",
+        "spam_detected",
+        "virus_detected",
+        "content_error",
+        "filtered",
+        "rejected",
+        "policy_violation",
+        "auth_failure",
+        "security_error",
+        "failed_starttls",
+        "not_compliant_rfc",
         "no_relaying",
     ),
     "transient": (
-        "network_error", "system_error", "system_full", "mailer_error", "expired", "on_hold", "undefined",
-        "syntax_error", "too_many_conn", "speeding", "rate_limited",
+        "network_error",
+        "system_error",
+        "system_full",
+        "mailer_error",
+        "expired",
+        "on_hold",
+        "undefined",
+        "syntax_error",
+        "too_many_conn",
+        "speeding",
+        "rate_limited",
     ),
 }
 COARSE_OF: dict[str, str] = {reason: coarse for coarse, reasons in COARSE_REASONS.items() for reason in reasons}
@@ -110,7 +130,7 @@ def score_corpus(corpus: Path = DEFAULT_CORPUS) -> Scores:
 
 def _score_mail(scores: Scores, name: str, label: dict[str, Any], report: BounceReport) -> None:
     scores.mails += 1
-    if getattr(report, "internal_error", False):
+    if report.internal_error:
         scores.internal_errors.append(name)
     scores.bounce.add(report.is_bounce == label["bounce"])
     if report.is_bounce != label["bounce"]:
@@ -144,8 +164,12 @@ def _score_mail(scores: Scores, name: str, label: dict[str, Any], report: Bounce
 
 def render(scores: Scores) -> str:
     ratios = {
-        "recipient_recall": scores.recall, "recipient_precision": scores.precision, "bounce_vs_not_bounce": scores.bounce,
-        "hard_soft": scores.hard_soft, "reason_coarse": scores.reason, "status_code": scores.status,
+        "recipient_recall": scores.recall,
+        "recipient_precision": scores.precision,
+        "bounce_vs_not_bounce": scores.bounce,
+        "hard_soft": scores.hard_soft,
+        "reason_coarse": scores.reason,
+        "status_code": scores.status,
     }
     lines = [f"{scores.mails} mails"]
     for name, ratio in ratios.items():

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pipeline.models import is_hard_bounce
-
 from pipeline.bounces.codes import find_command, find_reply_code, find_status, prefer_status, status_class
 from pipeline.bounces.families import Family
 from pipeline.bounces.findings import Finding
 from pipeline.bounces.reason_patterns import normalise
 from pipeline.bounces.reasons import decide_reason
+from pipeline.bounces.remote_codes import provider_reason
 from pipeline.bounces.report import BouncedRecipient, BounceKind
+from pipeline.models import is_hard_bounce
 
 MAX_REPLY_CHARS = 1000
 MAX_TEXT_CHARS = 20_000
@@ -25,10 +25,8 @@ def classify(finding: Finding, family: Family | None) -> BouncedRecipient:
     in_text = find_status(own, klass) or (find_status(context, klass) if context else None)
     status = prefer_status(finding.status, in_text, reply)
     command = finding.command or find_command(own) or find_command(context)
-    hint = finding.hint or (family.reason_for(normalise(own)) if family and own else None)
-    reason = decide_reason(
-        status=status, reply=reply, diagnostic=own, command=command, action=finding.action, hint=hint
-    )
+    hint = finding.hint or (family.reason_for(normalise(own)) if family and own else None) or provider_reason(own)
+    reason = decide_reason(status=status, reply=reply, diagnostic=own, command=command, action=finding.action, hint=hint)
     if reason in _UNDECIDED and context:
         wide_hint = hint or (family.reason_for(normalise(wide)) if family else None)
         reason = decide_reason(
@@ -37,7 +35,8 @@ def classify(finding: Finding, family: Family | None) -> BouncedRecipient:
     if reason == "on_hold" and not own.strip():
         reason = "undefined"  # nothing the recipient's MTA said was left undecided (Sisimai's rule)
     code = status_class(status, reply) or (400 if finding.action == "delayed" else 500)
-    kind = BounceKind.HARD if is_hard_bounce(reason, code) else BounceKind.SOFT
+    permanent = code >= 500 and finding.action != "delayed"  # a 4xx or a delay never proves an address dead
+    kind = BounceKind.HARD if permanent and is_hard_bounce(reason, code) else BounceKind.SOFT
     if reason == "delivered":
         kind = BounceKind.NOT_BOUNCE
     return BouncedRecipient(

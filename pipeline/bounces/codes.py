@@ -8,7 +8,7 @@ import re
 _STATUS_RE = re.compile(r"(?<![\w.])([245])\.([0-7])\.(\d{1,3})(?![\d]|\.\d)")
 _REPLY_WITH_STATUS_RE = re.compile(r"(?<![\w.])([245][0-5]\d)[ -]+#?([245]\.[0-7]\.\d{1,3})(?![\d]|\.\d)")
 _REPLY_RE = re.compile(
-    r"(?:^|[\s;:'\"(#<\[=]|said:)\s*([245][0-5]\d)(?=[\s\-,.;:)'\"]|$)",
+    r"(?:^|[\s;:'\"(#<\[=]|said:)\s*([245][0-5]\d)(?=[\s\-,;:)'\"]|\.(?!\d)|$)",
 )
 _COMMAND_TABLE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:in reply to|after|error after|failed on|at|during) (?:the )?end of data\b", re.I), "DATA"),
@@ -18,6 +18,9 @@ _COMMAND_TABLE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:in reply to|after|error after|failed on|at) (?:the )?(ehlo|helo|lhlo)\b", re.I), "HELO"),
     (re.compile(r"\b(?:in reply to|after|at) (?:the )?starttls\b", re.I), "STARTTLS"),
     (re.compile(r"\b(?:after|in reply to) (?:the )?initial connection\b|greeting failed", re.I), "CONN"),
+    (re.compile(r"did not like our (?:final data|data)\b", re.I), "DATA"),
+    (re.compile(r"did not like our rcpt to\b", re.I), "RCPT"),
+    (re.compile(r"did not like our mail from\b", re.I), "MAIL"),
     (re.compile(r">>> ?rcpt to:", re.I), "RCPT"),
     (re.compile(r">>> ?mail from:", re.I), "MAIL"),
     (re.compile(r">>> ?data\b", re.I), "DATA"),

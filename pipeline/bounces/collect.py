@@ -16,11 +16,21 @@ from pipeline.bounces.textscan import ScanResult, cut_original, scan
 DELIVERED_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 # PowerMTA's X-PowerMTA-BounceCategory → reason
 POWERMTA_CATEGORIES: dict[str, str] = {
-    "bad-mailbox": "user_unknown", "bad-domain": "host_unknown", "inactive-mailbox": "suspend",
-    "quota-issues": "mailbox_full", "spam-related": "spam_detected", "policy-related": "policy_violation",
-    "message-expired": "expired", "no-answer-from-host": "network_error", "relaying-issues": "no_relaying",
-    "routing-errors": "system_error", "bad-connection": "network_error", "content-related": "content_error",
-    "invalid-sender": "rejected", "protocol-errors": "syntax_error", "virus-related": "virus_detected",
+    "bad-mailbox": "user_unknown",
+    "bad-domain": "host_unknown",
+    "inactive-mailbox": "suspend",
+    "quota-issues": "mailbox_full",
+    "spam-related": "spam_detected",
+    "policy-related": "policy_violation",
+    "message-expired": "expired",
+    "no-answer-from-host": "network_error",
+    "relaying-issues": "no_relaying",
+    "routing-errors": "system_error",
+    "bad-connection": "network_error",
+    "content-related": "content_error",
+    "invalid-sender": "rejected",
+    "protocol-errors": "syntax_error",
+    "virus-related": "virus_detected",
     "bad-configuration": "system_error",
 }
 _REPORTING = re.compile(r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient)\s*:", re.I | re.M)
@@ -34,8 +44,11 @@ class Collected:
     from_dsn: bool = False
 
 
-def excluded_addresses(view: MailView) -> set[str]:
-    names = ("from", "to", "cc", "reply-to", "return-path", "sender", "delivered-to", "x-original-to", "envelope-to")
+_OUR_HEADERS = ("from", "to", "cc", "reply-to", "return-path", "sender", "delivered-to", "x-original-to", "envelope-to")
+
+
+def excluded_addresses(view: MailView, family: Family | None = None) -> set[str]:
+    names = [n for n in _OUR_HEADERS if not family or n not in family.recipient_headers]
     found = {a.lower() for n in names for v in view.header_all(n) for a in find_addresses(v)}
     for original in view.originals[:1]:
         found.update(a.lower() for a in find_addresses(str(original.get("from", ""))))
@@ -51,7 +64,7 @@ def delivery_statuses(view: MailView) -> list[DeliveryStatus]:
         region = cut_original(text, None)
         if DSN_HINT_RE.search(region):
             start = _REPORTING.search(region)
-            reports.append(parse_delivery_status(region[start.start():] if start else region))
+            reports.append(parse_delivery_status(region[start.start() :] if start else region))
     return reports
 
 
@@ -94,7 +107,7 @@ def collect(view: MailView, family: Family | None) -> Collected:
             return result
     failed, delivered = _from_dsn(delivery_statuses(view))
     result.failed, result.delivered, result.from_dsn = failed, delivered, bool(failed or delivered)
-    result.scan = scan(view.body_text, family, excluded_addresses(view))
+    result.scan = scan(view.body_text, family, excluded_addresses(view, family))
     if failed:
         _enrich(failed, result.scan)
         return result

@@ -13,8 +13,17 @@ _STATUS_FIELD_RE = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n")
 # Fields that describe one recipient (RFC 3464 §2.3) even when written before its address.
 PER_RECIPIENT_FIELDS = frozenset(
-    {"action", "status", "diagnostic-code", "remote-mta", "last-attempt-date", "will-retry-until",
-     "final-log-id", "x-display-name", "x-supplementary-info"}
+    {
+        "action",
+        "status",
+        "diagnostic-code",
+        "remote-mta",
+        "last-attempt-date",
+        "will-retry-until",
+        "final-log-id",
+        "x-display-name",
+        "x-supplementary-info",
+    }
 )
 DSN_HINT_RE = re.compile(r"^(?:Final-Recipient|Original-Recipient|Reporting-MTA)\s*:", re.I | re.M)
 

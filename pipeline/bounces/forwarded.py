@@ -25,7 +25,7 @@ def inline_forwards(view: MailView) -> list[Message]:
     found: list[Message] = []
     for text in view.texts:
         for marker in _MARKER.finditer(text):
-            block = _QUOTE.sub("", text[marker.end():]).lstrip("\n")
+            block = _QUOTE.sub("", text[marker.end() :]).lstrip("\n")
             if not _HEADER_LINE.match(block):
                 continue
             found.append(load_message(block))

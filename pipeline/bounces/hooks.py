@@ -7,11 +7,10 @@ from typing import Any
 
 import pluggy
 
-from pipeline.plugin_host.hookspecs import hookimpl
-
 from pipeline.bounces.mime import load_message
 from pipeline.bounces.parse import parse_bounce
 from pipeline.bounces.report import BounceReport
+from pipeline.plugin_host.hookspecs import hookimpl
 
 
 @hookimpl(trylast=True)

@@ -66,7 +66,10 @@ def load_message(raw: bytes | str | Message) -> Message:
     if isinstance(raw, Message):
         return raw
     if isinstance(raw, str):
-        data = raw.encode("utf-8", "surrogateescape")
+        try:
+            data = raw.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate that is no escaped byte (e.g. U+D800)
+            data = raw.encode("utf-8", "replace")
     elif isinstance(raw, (bytes, bytearray, memoryview)):
         data = bytes(raw)
     else:

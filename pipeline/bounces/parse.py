@@ -6,6 +6,8 @@ import logging
 import re
 from email.message import Message
 
+from prometheus_client import Counter
+
 from pipeline.bounces.classify import classify
 from pipeline.bounces.collect import Collected, collect, original_recipient
 from pipeline.bounces.families import detect
@@ -17,18 +19,27 @@ from pipeline.bounces.report import BounceCategory, BouncedRecipient, BounceKind
 from pipeline.bounces.textscan import cut_original
 
 log = logging.getLogger(__name__)
+PARSE_INTERNAL_ERRORS = Counter(
+    "mailpipe_bounce_parse_internal_errors_total", "Mails the bounce parser failed on (a parser bug, not a bad mail)."
+)
 MAX_NESTING = 3
 _ANGLE_ID = re.compile(r"<[^<>\s]+>")
 _MESSAGE_ID = re.compile(r"^\s*Message-I[Dd]\s*:\s*(<[^<>\s]+>|[^\s<>]+@[^\s<>]+)", re.I | re.M)
 
 
 def parse_bounce(raw: bytes | str | Message) -> BounceReport:
-    """Classify a bounce, DSN, auto-reply or complaint mail; ordinary mail is `not_bounce`."""
+    """Classify a bounce, DSN, auto-reply or complaint mail; ordinary mail is `not_bounce`.
+
+    Malformed mail never raises. A bug in the parser does not raise either (one bad mail must not
+    stop an inbox poll), but it is not disguised as "not a bounce": the report carries
+    `internal_error`, the error is logged with its traceback and counted.
+    """
     try:
         return _parse(load_message(raw), depth=0)
-    except Exception:
-        log.warning("bounce_parse_failed", exc_info=True)
-        return BounceReport.not_bounce()
+    except Exception as exc:
+        log.error("bounce_parse_internal_error", exc_info=True, extra={"error_type": type(exc).__name__})
+        PARSE_INTERNAL_ERRORS.inc()
+        return BounceReport(internal_error=True)
 
 
 def _parse(message: Message, depth: int) -> BounceReport:
@@ -43,15 +54,20 @@ def _parse(message: Message, depth: int) -> BounceReport:
         return _feedback(view, addresses, family_name=SES.name, message_id=message_id(notification))
     collected = collect(view, family)
     evidence = bounce_evidence(view)
-    strong = bool(collected.failed and (collected.from_dsn or notification)) or bool(
-        view.header("x-failed-recipients")
-    ) or score >= 2 or "delivery-status" in view.header("content-type").lower()
+    strong = (
+        bool(collected.failed and (collected.from_dsn or notification))
+        or bool(view.header("x-failed-recipients"))
+        or score >= 2
+        or "delivery-status" in view.header("content-type").lower()
+    )
     if not strong and is_autoreply(view):
         return _autoreply(view)
     if not collected.failed and collected.delivered:
         return _delivered(view, collected, family.name if family else None)
-    looks_like_bounce = strong or evidence >= 2 or (
-        evidence + score >= 1 and collected.scan is not None and collected.scan.strong and collected.failed
+    looks_like_bounce = (
+        strong
+        or evidence >= 2
+        or (evidence + score >= 1 and collected.scan is not None and collected.scan.strong and collected.failed)
     )
     if not looks_like_bounce or not collected.failed:
         nested = _nested(view, depth)
@@ -124,8 +140,12 @@ def _autoreply(view: MailView) -> BounceReport:
 def _delivered(view: MailView, collected: Collected, family: str | None) -> BounceReport:
     recipients = [
         BouncedRecipient(
-            address=f.address, kind=BounceKind.NOT_BOUNCE, reason="delivered", status=f.status,
-            smtp_reply=f.smtp_reply, action=f.action,
+            address=f.address,
+            kind=BounceKind.NOT_BOUNCE,
+            reason="delivered",
+            status=f.status,
+            smtp_reply=f.smtp_reply,
+            action=f.action,
         )
         for f in collected.delivered
     ]

@@ -23,7 +23,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"(?:recipient|user|inbox|account)(?:'s)? (?:mailbox |inbox )?(?:is )?full",
         r"inbox is out of storage|out of storage space|mailbox has exceeded|mail ?box full",
         r"postfach (?:ist )?voll|speicherplatz|casella (?:piena|di posta piena)|buzón lleno|bo[iî]te (?:aux lettres )?pleine",
-        r"exceeding receiving limits",
+        r"exceeding receiving limits|as their mailbox is full|recipient overquota",
     ),
     "mesg_too_big": (
         r"message (?:size |length )?(?:is )?too (?:big|large)(?! for this recipient)",
@@ -46,6 +46,11 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"this account has been (?:disabled|temporarily suspended)|user or domain is disabled",
         r"temporarily inactive|recipient suspend|administrative?ly disabled|boite du destinataire archivee",
         r"this address no longer accepts mail",
+        r"(?:user|recipient|mailbox|account|address)(?: is| has been| was)? (?:disabled|deactivated|closed|archived)",
+        r"(?:user|recipient|mailbox|account|address)(?: is| has been| was)? blocked by (?:the )?administrator",
+        r"mailbox (?:is )?(?:closed|deactivated|archived)|account (?:was |has been )?(?:closed|terminated)",
+        r"archived recipient|le compte du destinataire est bloque|recipient account is ?blocked|mailbox is disabled",
+        r"suspended by (?:the )?administrator|account suspended|mailbox inactive|is inactive and",
     ),
     "has_moved": (
         r"has been replaced by|mailbox has moved|address has (?:been )?(?:changed|moved)|user has moved",
@@ -73,7 +78,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"no such (?:user|mailbox|recipient|address|person|account|local user)",
         r"(?:user|recipient|mailbox|address|account|addressee|e-?mail address)(?: [^ ]{1,80})? "
         r"(?:does not|doesn't|did not|does no longer) exist",
-        r"(?:user|recipient|mailbox|address|account) (?:not found|not known|unknown|invalid|not exist)",
+        r"(?:user|recipient|mailbox|address|account) (?:not found|not known|unknown|invalid|not exist)|no such user here",
         r"invalid (?:recipient|mailbox|address|user|e-?mail address)|not a valid (?:user|mailbox|recipient)",
         r"recipient (?:address )?rejected: (?:user unknown|unknown user|invalid|undeliverable address|access denied|userunknown)",
         r"user (?:[^ ]{1,80} )?(?:was )?not found|not listed in (?:domino directory|public name & address book)",
@@ -82,7 +87,8 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"email account that you tried to reach does not exist|address couldn't be found",
         r"the email address you entered couldn't be found|couldn't be found, or is unable to receive",
         r"doesn't have an? [\w.-]+ account|this user doesn't have|no mailbox (?:here|by that name|found)",
-        r"does not like recipient|sorry, no mailbox|mailbox not found|mailbox unavailable",
+        r"sorry, no mailbox|mailbox not found|mailbox unavailable|no valid recipients for this mm",
+        r"adresse d au moins un destinataire invalide",
         r"resolver\.adr\.(?:ex)?recip(?:ient)?notfound|recipnotfound|#5\.1\.1|bad (?:destination )?(?:mailbox|recipient|address)",
         r"not (?:a )?(?:valid|known|local) (?:user|recipient|address)|is not a known user",
         r"recipient (?:not found|does not exist|unknown|is not local|not exist)|destination addresses were unknown",
@@ -99,6 +105,10 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"account is protected by|is not accepting any mail|message rejected due to user rules",
         r"cannot route mail to user|has restricted sms e-mail|recipient id refuse",
         r"bounced address|previously bounced|suppression list|on the suppression list",
+        r"rejected (?:by|due to) (?:the )?recipient'?s? (?:[\w-]+ ){0,2}(?:filter|settings|rules?)",
+        r"recipient'?s? (?:spam |content |mail |junk )?filter|delivery to this address is restricted",
+        r"rejected by (?:a |the )?(?:\w+ )?filter|header filter|mail filter settings",
+        r"transport\.rules\.rejectmessage|mail flow rule|not authorized to send to this recipient",
     ),
     "require_ptr": (
         r"\bptr\b|reverse dns|rdns|reverse lookup|cannot find your hostname|cannot resolve your address",
@@ -143,11 +153,10 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"mail domain mentioned in email address is unknown|recipient domain must exist",
         r"all (?:relevant )?mx records point to non-existent hosts|all host address lookups failed permanently",
         r"the account or domain may not exist|no mx (?:or a )?record|domain .{0,60} (?:does not exist|couldn't be found)",
-        r"dns (?:error|lookup).{0,60}(?:doesn't|does not|not) exist",
+        r"dns (?:error|lookup).{0,60}(?:doesn't|does not|not) exist|dns lookup failure: host \S+ not found",
+        r"remote domain doesn'?t exist|domain name not found",
     ),
-    "virus_detected": (
-        r"virus|malware|infected|potentially executable attachment|malicious",
-    ),
+    "virus_detected": (r"virus|malware|infected|potentially executable attachment|malicious",),
     "spam_detected": (
         r"\bspam\b|spamassassin|unsolicited|bulk (?:e-?mail|mail|advertising)|junk mail",
         r"content filter rejection|mail content denied|message content rejected|high probability of",
@@ -157,18 +166,17 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"message refused by .{0,30}spamprofiler|recurrent pattern detection|classified as bulk",
         r"mail score \(|this message scored .{0,20} points",
     ),
-    "speeding": (
-        r"please try again slower|receiving mail at a rate|sending (?:too fast|at a rate)",
-    ),
+    "speeding": (r"please try again slower|receiving mail at a rate|sending (?:too fast|at a rate)",),
     "rate_limited": (
         r"temporarily rate limited|rate ?limit(?:ed|ing)?\b|rate exceeded|unusual rate|rate of (?:incoming|unsolicited)",
         r"too many (?:messages|mails|emails) (?:in|per|from)|throttl(?:ed|ing)\b|4\.7\.28",
+        r"grey ?list(?:ed|ing)?|gray ?list(?:ed|ing)?|server busy\. please try again later|4\.7\.5\d\d server busy",
     ),
     "too_many_conn": (
         r"too many (?:connections|concurrent|sessions|smtp sessions|errors from your ip|recipients)",
         r"connection (?:rate )?limit|exceeds per-domain connection limit|max(?:imum)? (?:number of )?connections",
         r"throttling failure|has exceeded the max emails per hour|all available ips are at maximum",
-        r"trop de connexions|we have already made numerous attempts|reciplimit",
+        r"trop de connexions|we have already made numerous attempts|reciplimit|too many connections, slow down",
     ),
     "blocked": (
         r"blocked|black ?list(?:ed)?|block ?list(?:ed)?|\brbl\b|\bdnsbl\b|spamhaus|spamcop|barracudacentral",
@@ -182,6 +190,9 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"after initial connection|connection was dropped|ip (?:address )?(?:is )?not allowed|\[tss0[0-9]\]",
         r"messages from [\d.]+ temporarily deferred|mail from .{0,40} refused|poor reputation",
         r"denied by (?:dnsbl|rbl)",
+        r"(?:ip|host|address|sender|domain|network) (?:\S+ )?(?:is |has been )?(?:listed|blacklisted|blocklisted|blocked)",
+        r"listed (?:in|on|at|by) [\w.-]+\.(?:org|net|com)|reputation block list|psbl|uceprotect|cloudmark",
+        r"bloquee|bloque pour|adresse ip source|client host blocked|mail from dynamic ip|dynamic ip .{0,30}not accepted",
     ),
     # second tier: tried only when the first tier and the status code did not decide
     "policy_violation": (
@@ -204,6 +215,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"host is unreachable|too many hops|hop count exceeded|routing loop|message probably in a routing loop",
         r"unable to resolve route|dns (?:records|lookup|error|failure)|could not connect and send",
         r"network (?:error|is unreachable)|mxloopback|loop detected|maximum forwarding loop|mail (?:forwarding )?loop",
+        r"lost connection with",
     ),
     "system_full": (r"mail system full|system (?:storage|disk) (?:is )?full|exceeded storage allocation \(system\)",),
     "not_accept": (
@@ -223,15 +235,23 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"not authorized to (?:perform|send)|unauthenticated senders not allowed|smtpclientauthentication",
         r"account not subscribed to ses|executable files are not allowed|resolver\.rst\.authrequired",
     ),
-    "mailer_error": (
-        r"\|\| exit |procmail|maildrop|command (?:failed|died|output)|mailer error|pipe to \||x-unix;",
-    ),
+    "mailer_error": (r"\|\| exit |procmail|maildrop|command (?:failed|died|output)|mailer error|pipe to \||x-unix;",),
     "syntax_error": (
         r"syntax error|command unrecognized|unrecognized command|malformed address|bad address syntax",
         r"angle-brackets nested too deep|expected word or|domain missing in source-routed address",
     ),
     "vacation": (r"i am away|i am out of (?:the )?office|out of office|on vacation|abwesenheit",),
 }
+
+# Phrases that say a refusal is about the sender, the content or the mailbox's state — never
+# that the address does not exist. A hard reason must yield to them (a wrong hard verdict
+# suppresses a lead for good).
+SOFT_EVIDENCE: tuple[str, ...] = (
+    r"\b(?:rbl|dnsbl|spamhaus|spamcop|sorbs|barracuda(?:central)?|black ?list(?:ed)?|block ?list(?:ed)?|psbl)\b",
+    r"reputation|\bspam\b|\bfilter(?:s|ed|ing)?\b|\bpolicy\b|polic(?:y|ies) (?:violation|reasons)",
+    r"\b(?:suspended|disabled|deactivated|archived|greylist(?:ed|ing)?|throttl(?:ed|ing))\b|mailbox (?:is )?inactive",
+    r"over ?quota|mailbox (?:is )?full|rate limit|too many (?:connections|messages)|dynamic ip|\bptr\b|reverse dns",
+)
 
 COMPILED: dict[str, re.Pattern[str]] = {
     reason: re.compile("|".join(f"(?:{p})" for p in patterns)) for reason, patterns in PATTERNS.items()
@@ -242,6 +262,14 @@ def matches(reason: str, text: str) -> bool:
     """Does normalised `text` carry a phrase of `reason`?"""
     pattern = COMPILED.get(reason)
     return bool(pattern and text and pattern.search(text))
+
+
+_SOFT_EVIDENCE = re.compile("|".join(f"(?:{p})" for p in SOFT_EVIDENCE))
+
+
+def has_soft_evidence(text: str) -> bool:
+    """Does normalised `text` say the refusal is not about the address existing?"""
+    return bool(text and _SOFT_EVIDENCE.search(text))
 
 
 def normalise(text: str) -> str:

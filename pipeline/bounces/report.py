@@ -50,6 +50,8 @@ class BounceReport(BaseModel):
     original_message_id: str | None = None
     family: str | None = None
     subject: str | None = None
+    # The parser itself failed: the answer says nothing about the mail (logged and counted).
+    internal_error: bool = False
 
     @classmethod
     def not_bounce(cls, category: BounceCategory = BounceCategory.UNKNOWN, reason: str = "undefined") -> BounceReport:

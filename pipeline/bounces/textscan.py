@@ -65,7 +65,8 @@ WEAK_INLINE: tuple[str, ...] = (
 _SEPARATOR = re.compile(r"^\s*(?:[-=_*]{3,}|#{3,})")
 _SENDER_LINE = re.compile(
     r"^\s*(?:from|sender|reply-to|return-path|envelope-from|x-postfix-sender|x-sender|sent by|"
-    r"a message sent by|the sender is|absender|exp.diteur)\b", re.I
+    r"a message sent by|the sender is|absender|exp.diteur)\b",
+    re.I,
 )
 MAX_DIAG_LINES = 14
 MAX_REGION_CHARS = 60_000  # a report is short; the rest is a returned original
@@ -94,15 +95,13 @@ def report_region(text: str, family: Family | None) -> str:
         for pattern in family.begin:
             match = compiled(pattern).search(region)
             if match:
-                return region[match.start():]
+                return region[match.start() :]
     return region
 
 
 def scan(text: str, family: Family | None, excluded: set[str]) -> ScanResult:
     region = report_region(text[: MAX_REGION_CHARS * 4], family)[:MAX_REGION_CHARS]
-    patterns = tuple(compiled(p) for p in (family.recipient_lines if family else ())) + tuple(
-        compiled(p) for p in STRONG_LINES
-    )
+    patterns = tuple(compiled(p) for p in (family.recipient_lines if family else ())) + tuple(compiled(p) for p in STRONG_LINES)
     excluded = excluded | _sender_mentions(region)
     findings = _scan_lines(region, patterns, excluded, family.diag_before if family else False)
     if findings:

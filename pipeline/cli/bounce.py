@@ -38,6 +38,8 @@ def classify(
         typer.echo(f"error: cannot read {file}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
     report = parse_bounce(raw)
+    if report.internal_error:
+        typer.echo("warning: the bounce parser failed on this mail (internal error, see the log)", err=True)
     if as_json:
         typer.echo(json.dumps(to_json_dict(report), ensure_ascii=False))
         return

@@ -9,11 +9,37 @@ from pipeline.bounces.families.courier import COURIER, OPENSMTPD
 from pipeline.bounces.families.domino import DOMINO, NOTES
 from pipeline.bounces.families.exchange import EXCHANGE, EXCHANGE2003
 from pipeline.bounces.families.exim import EXIM
-from pipeline.bounces.families.gateways import ACTIVEHUNTER, AMAVIS, BARRACUDA, MAILFOUNDRY, MAILMARSHAL, MCAFEE, MESSAGELABS, MFILTER, MIMECAST, MXLOGIC, SURFCONTROL, TRENDMICRO
+from pipeline.bounces.families.gateways import (
+    ACTIVEHUNTER,
+    AMAVIS,
+    BARRACUDA,
+    MAILFOUNDRY,
+    MAILMARSHAL,
+    MCAFEE,
+    MESSAGELABS,
+    MFILTER,
+    MIMECAST,
+    MXLOGIC,
+    SURFCONTROL,
+    TRENDMICRO,
+)
 from pipeline.bounces.families.gmail import GMAIL
 from pipeline.bounces.families.outlook import OUTLOOK
 from pipeline.bounces.families.postfix import POSTFIX, ZIMBRA
-from pipeline.bounces.families.providers import APACHEJAMES, DRAGONFLY, FACEBOOK, GMX, GOOGLEGROUPS, JAPANESE_CARRIERS, MAILRU, MESSAGINGSERVER, SENDGRID, VERIZON, YANDEX
+from pipeline.bounces.families.providers import (
+    APACHEJAMES,
+    DRAGONFLY,
+    FACEBOOK,
+    GMX,
+    GOOGLEGROUPS,
+    JAPANESE_CARRIERS,
+    MAILRU,
+    MESSAGINGSERVER,
+    SENDGRID,
+    VERIZON,
+    YANDEX,
+    ZOHO,
+)
 from pipeline.bounces.families.qmail import QMAIL
 from pipeline.bounces.families.sendmail import SENDMAIL
 from pipeline.bounces.families.ses import SES
@@ -25,11 +51,51 @@ if TYPE_CHECKING:
 
 # Earlier rows win ties: specific providers before the MTAs they run on.
 FAMILIES: tuple[Family, ...] = (
-    SES, GMAIL, YAHOO, OUTLOOK, EXCHANGE2003, EXCHANGE, DOMINO, NOTES, MAILENABLE, GROUPWISE, MDAEMON,
-    KERIO, IMAIL, SMARTERMAIL, MIMECAST, MESSAGELABS, TRENDMICRO, MCAFEE, MXLOGIC, SURFCONTROL, AMAVIS,
-    MAILMARSHAL, MFILTER, ACTIVEHUNTER, MAILFOUNDRY, BARRACUDA, GMX, YANDEX, MAILRU, SENDGRID,
-    MESSAGINGSERVER, APACHEJAMES, DRAGONFLY, FACEBOOK, GOOGLEGROUPS, VERIZON, JAPANESE_CARRIERS, COURIER,
-    OPENSMTPD, QMAIL, EXIM, SENDMAIL, ZIMBRA, POSTFIX,
+    SES,
+    GMAIL,
+    YAHOO,
+    OUTLOOK,
+    EXCHANGE2003,
+    EXCHANGE,
+    DOMINO,
+    NOTES,
+    MAILENABLE,
+    GROUPWISE,
+    MDAEMON,
+    KERIO,
+    IMAIL,
+    SMARTERMAIL,
+    MIMECAST,
+    MESSAGELABS,
+    TRENDMICRO,
+    MCAFEE,
+    MXLOGIC,
+    SURFCONTROL,
+    AMAVIS,
+    MAILMARSHAL,
+    MFILTER,
+    ACTIVEHUNTER,
+    MAILFOUNDRY,
+    BARRACUDA,
+    GMX,
+    YANDEX,
+    MAILRU,
+    SENDGRID,
+    MESSAGINGSERVER,
+    APACHEJAMES,
+    DRAGONFLY,
+    FACEBOOK,
+    GOOGLEGROUPS,
+    VERIZON,
+    JAPANESE_CARRIERS,
+    ZOHO,
+    COURIER,
+    OPENSMTPD,
+    QMAIL,
+    EXIM,
+    SENDMAIL,
+    ZIMBRA,
+    POSTFIX,
 )
 
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}

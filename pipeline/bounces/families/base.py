@@ -40,6 +40,7 @@ class Family:
     recipient_lines: tuple[str, ...] = ()  # extra line patterns with (?P<addr>) and optional (?P<diag>)
     reasons: tuple[tuple[str, str], ...] = ()  # (pattern, reason) on a recipient's diagnostic
     diag_before: bool = False  # the error text precedes the address (Lotus Notes)
+    recipient_headers: tuple[str, ...] = ()  # headers naming the failed recipient, not us (dma's X-Original-To)
     custom: Callable[[MailView], list[Finding]] | None = field(default=None, compare=False)
 
     def score(self, view: MailView, body: str) -> int:

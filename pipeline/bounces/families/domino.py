@@ -5,8 +5,11 @@ from __future__ import annotations
 from pipeline.bounces.families.base import Family, Marker
 
 _REASONS: tuple[tuple[str, str], ...] = (
-    (r"not listed in (?:domino directory|public name & address book)|domino ディレクトリには見つかりません|"
-     r"no such user|user .{0,80} not listed", "user_unknown"),
+    (
+        r"not listed in (?:domino directory|public name & address book)|domino ディレクトリには見つかりません|"
+        r"no such user|user .{0,80} not listed",
+        "user_unknown",
+    ),
     (r"cannot route mail to user", "filtered"),
     (r"several matches found in domino directory|ambiguous", "system_error"),
     (r"mail file is full|exceed(?:s|ed)? .{0,20}quota", "mailbox_full"),

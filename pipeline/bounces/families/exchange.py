@@ -38,20 +38,30 @@ _MSEXCH_CODES: tuple[tuple[str, str], ...] = (
 EXCHANGE = Family(
     name="exchange",
     markers=(
-        Marker("subject", r"^(?:undeliverable|undelivered|non remis|non_remis_|unzustellbar|onbestelbaar|"
-               r"no entregable|non recapitabile|nicht zustellbar|niet bezorgbaar|olevererbart)\s*:", 2),
-        Marker("body", r"^\s*(?:diagnostic information for administrators|informations de diagnostic pour les administrateurs|"
-               r"diagnoseinformationen f.r administratoren)", 2),
-        Marker("body", r"delivery has failed to these recipients or groups|"
-               r"your message (?:to .{1,100} )?couldn't be delivered", 2),
+        Marker(
+            "subject",
+            r"^(?:undeliverable|undelivered|non remis|non_remis_|unzustellbar|onbestelbaar|"
+            r"no entregable|non recapitabile|nicht zustellbar|niet bezorgbaar|olevererbart)\s*:",
+            2,
+        ),
+        Marker(
+            "body",
+            r"^\s*(?:diagnostic information for administrators|informations de diagnostic pour les administrateurs|"
+            r"diagnoseinformationen f.r administratoren)",
+            2,
+        ),
+        Marker(
+            "body",
+            r"delivery has failed to these recipients or groups|"
+            r"your message (?:to .{1,100} )?couldn't be delivered",
+            2,
+        ),
         Marker("body", r"^\s*(?:generating server|serveur de g.n.ration|generierender server)\s*:", 1),
         Marker("x-ms-exchange-message-is-ndr", r".", 2),
         Marker("content-language", r"^[a-z]{2}(?:-[A-Z]{2})?$", 0),
         Marker("x-ms-exchange-crosstenant-originalarrivaltime", r".", 1),
     ),
-    cut=(
-        r"^\s*(?:original message headers|en-t.tes de message d'origine|urspr.ngliche nachrichtenkopfzeilen)\s*:",
-    ),
+    cut=(r"^\s*(?:original message headers|en-t.tes de message d'origine|urspr.ngliche nachrichtenkopfzeilen)\s*:",),
     recipient_lines=(
         r"^\s*(?P<addr>[^\s<>()@]+@[^\s<>()@]+\.[A-Za-z]{2,})\s*$",
         r"^.*?\s\((?P<addr>[^\s<>()@]+@[^\s<>()@]+\.[A-Za-z]{2,})\)\s*$",

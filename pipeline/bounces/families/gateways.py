@@ -71,8 +71,10 @@ AMAVIS = Family(
         Marker("body", r"the message (?:was not|will not be) relayed to", 1),
     ),
     begin=(r"the message (?:was not|will not be) relayed to",),
-    reasons=((r"reject, id=.*spam|message contains spam|blocked spam", "spam_detected"),
-             (r"banned|infected|virus", "virus_detected")),
+    reasons=(
+        (r"reject, id=.*spam|message contains spam|blocked spam", "spam_detected"),
+        (r"banned|infected|virus", "virus_detected"),
+    ),
 )
 
 MAILMARSHAL = Family(

@@ -7,8 +7,12 @@ from pipeline.bounces.families.base import Family, Marker
 POSTFIX = Family(
     name="postfix",
     markers=(
-        Marker("subject", r"^(?:undelivered mail returned to sender|delayed mail \(still being retried\)|"
-               r"successful mail delivery report|mail delivery status report)", 2),
+        Marker(
+            "subject",
+            r"^(?:undelivered mail returned to sender|delayed mail \(still being retried\)|"
+            r"successful mail delivery report|mail delivery status report)",
+            2,
+        ),
         Marker("body", r"^this is the (?:mail system|postfix program) at host", 2),
         Marker("body", r"^X-Postfix-(?:Queue-ID|Sender):", 1),
         Marker("from", r"mail delivery system", 1),

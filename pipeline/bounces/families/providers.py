@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipeline.bounces.addresses import ADDR
 from pipeline.bounces.families.base import Family, Marker
 
 GMX = Family(
@@ -53,10 +54,21 @@ APACHEJAMES = Family(
     begin=(r"^\s*error:", r"^\s*error message below:", r"^\s*message details:"),
 )
 
+# DragonFly Mail Agent (dma): bounce.c writes one notice per failed recipient; net.c's error
+# text follows ("<host> [<ip>] did not like our RCPT TO:" and the reply on the next line).
 DRAGONFLY = Family(
     name="dragonfly",
-    markers=(Marker("body", r"this is the dragonfly mail agent", 3),),
-    recipient_lines=(r"error delivering your mail to\s*<(?P<addr>[^\s<>]+@[^\s<>]+)>",),
+    markers=(
+        Marker("body", r"^this is the dragonfly mail agent", 3),
+        Marker("received", r"\(dragonfly mail agent", 2),
+        Marker("body", r"^there was an error delivering your mail to <", 1),
+        Marker("subject", r"^mail delivery failed$", 0),
+    ),
+    begin=(r"^this is the dragonfly mail agent",),
+    cut=(r"^\s*(?:original message follows|message headers follow)\.?\s*$",),
+    recipient_lines=(rf"^\s*there was an error delivering your mail to\s*<(?P<addr>{ADDR})>\.?\s*$",),
+    recipient_headers=("x-original-to",),
+    reasons=((r"dns lookup failure: host \S+ not found", "host_unknown"),),
 )
 
 FACEBOOK = Family(
@@ -74,16 +86,52 @@ GOOGLEGROUPS = Family(
     reasons=((r"do not have permission to post|not delivered to the group", "rejected"),),
 )
 
+# Verizon Wireless gateways: vtext.com lists "RCPT TO:" under "Message details:", vzwpix.com
+# quotes the original's "To:" under "Original Message:".
 VERIZON = Family(
     name="verizon",
-    markers=(Marker("from", r"@(?:[\w.-]+\.)?(?:vtext|vzwpix|verizon)\.", 2),),
+    markers=(
+        Marker("from", r"@(?:[\w.-]+\.)?(?:vtext|vzwpix|verizon)\.", 2),
+        Marker("received", r"\.(?:vtext|vzwpix)\.com", 1),
+        Marker("body", r"^message could not be delivered to mobile", 2),
+    ),
+    begin=(r"^error:", r"^message could not be delivered to mobile"),
+    recipient_lines=(rf"^\s*(?:rcpt to|to):\s*<?(?P<addr>{ADDR})>?\s*$",),
+    reasons=((r"no valid recipients for this mm|no such user here", "user_unknown"),),
 )
 
+# au by KDDI (ezweb.ne.jp, au.com) and the other Japanese carriers.
 JAPANESE_CARRIERS = Family(
     name="jp-carrier",
     markers=(
         Marker("from", r"@(?:[\w.-]+\.)?(?:ezweb\.ne\.jp|au\.com|biglobe\.ne\.jp|docomo\.ne\.jp|softbank\.ne\.jp|kddi\.com)", 2),
+        Marker("from", r"@(?:[\w.-]+\.)?dion\.ne\.jp", 2),
+        Marker("received", r"(?:ezweb\.ne\.jp|\.au\.com) \(", 1),
+        Marker("body", r"^your mail (?:sent on|attempted to be delivered on):? ", 1),
         Marker("body", r"(?:宛先|送信先).{0,20}(?:存在しません|見つかりません)", 1),
     ),
-    reasons=((r"(?:宛先|送信先).{0,20}(?:存在しません|見つかりません)|unknown user", "user_unknown"),),
+    recipient_lines=(rf"^\s*could not be delivered to:\s*<(?P<addr>{ADDR})>\s*$",),
+    reasons=(
+        (r"(?:宛先|送信先).{0,30}(?:存在しません|存在しない|見つかりません)|unknown user", "user_unknown"),
+        (r"as the remote domain doesn'?t exist", "host_unknown"),
+        (r"as their mailbox is full", "mailbox_full"),
+    ),
+)
+
+# Zoho Mail: one line per recipient, "<address> <what>, ERROR_CODE :<reply>, ERROR_CODE :<text>", or
+# "[Status: Error, Address: <address>, ResponseCode <n>, , <text>]" after a retry timeout.
+ZOHO = Family(
+    name="zoho",
+    markers=(
+        Marker("x-zohomail", r".", 2),
+        Marker("from", r"@(?:[\w.-]+\.)?zoho(?:mail)?\.", 1),
+        Marker("body", r"error_code :\d{3}", 1),
+    ),
+    begin=(r"^this message was created automatically by mail delivery software",),
+    cut=(r"^received: from mail\.zoho\.com by mx\.zohomail\.com",),
+    recipient_lines=(
+        rf"^\s*(?P<addr>{ADDR})\s+(?P<diag>[A-Za-z][^@]*?error_code\s*:.*)$",
+        rf"^\s*\[status:[^,\]]*,\s*address:\s*<(?P<addr>{ADDR})>,\s*(?P<diag>.*)\]\s*$",
+    ),
+    reasons=((r"host not reachable", "expired"),),
 )

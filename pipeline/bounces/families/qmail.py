@@ -20,8 +20,11 @@ QMAIL = Family(
         (r"message size exceeds fixed maximum message size|exceeds my databytes limit", "mesg_too_big"),
         (r"sorry, i couldn't find any host", "host_unknown"),
         (r"mailbox unavailable \(not enough free space\)", "system_full"),
-        (r"sorry, i wasn't able to establish an smtp connection|sorry, i couldn't find a mail exchanger|"
-         r"although i'm listed as a best-preference mx", "network_error"),
+        (
+            r"sorry, i wasn't able to establish an smtp connection|sorry, i couldn't find a mail exchanger|"
+            r"although i'm listed as a best-preference mx",
+            "network_error",
+        ),
         (r"mailaddress is administrative?le?y disabled", "suspend"),
         (r"the message exeeded the maximum size the user accepts", "exceed_limit"),
         (r"but sender was rejected", "rejected"),

@@ -7,8 +7,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from pipeline.bounces.addresses import first_address
-from pipeline.bounces.findings import Finding
 from pipeline.bounces.families.base import Family, Marker
+from pipeline.bounces.findings import Finding
 
 if TYPE_CHECKING:
     from pipeline.bounces.mime import MailView
@@ -34,7 +34,7 @@ def load_notification(text: str) -> dict[str, Any] | None:
         return None
     decoder = json.JSONDecoder()
     try:
-        data, _ = decoder.raw_decode(text[match.start():])
+        data, _ = decoder.raw_decode(text[match.start() :])
     except ValueError:
         return None
     if isinstance(data, dict) and isinstance(data.get("Message"), str):
@@ -74,9 +74,16 @@ def findings_from_json(data: dict[str, Any]) -> list[Finding]:
         return [_simple(e, "feedback") for e in entries if isinstance(e, dict)]
     if kind == "delivery":
         return [
-            Finding(address=a, action="delivered", hint="delivered", source="json",
-                    smtp_reply=section.get("smtpResponse"), diagnostic=str(section.get("smtpResponse") or ""))
-            for a in (first_address(str(r)) for r in section.get("recipients") or []) if a
+            Finding(
+                address=a,
+                action="delivered",
+                hint="delivered",
+                source="json",
+                smtp_reply=section.get("smtpResponse"),
+                diagnostic=str(section.get("smtpResponse") or ""),
+            )
+            for a in (first_address(str(r)) for r in section.get("recipients") or [])
+            if a
         ]
     return []
 
