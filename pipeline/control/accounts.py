@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.config import AccountConfig, resolve_account
+from pipeline.config.inbox import ImapSettings
 from pipeline.control import audit
 from pipeline.control.context import ControlContext
 from pipeline.control.errors import Conflict, Invalid, NotFound, VerificationFailed
@@ -19,7 +20,6 @@ from pipeline.control.tenants import data_key, lock_and_bump
 from pipeline.control.verify_service import LiteralSecret
 from pipeline.db.tables import Route, SmtpAccount
 from pipeline.errors import MailpipeError
-from pipeline.config.inbox import ImapSettings
 from pipeline.plugin_host.manager import preset_for
 from pipeline.plugin_host.presets import Security
 

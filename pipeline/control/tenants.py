@@ -23,6 +23,8 @@ def _out(session: Session, tenant: Tenant) -> TenantOut:
 
 def put_tenant(ctx: ControlContext, principal: Principal, slug: str, data: TenantIn) -> tuple[TenantOut, bool]:
     """Create the tenant (with a fresh data key) or update its display name; (tenant, created)."""
+    if not principal.admin and principal.tenant_slug != slug:
+        raise NotFound(f"no tenant {slug!r}")  # a tenant key learns nothing about other tenants
     principal.require_admin()
     with ctx.transaction() as session:
         tenant = session.execute(select(Tenant).where(Tenant.slug == slug).with_for_update()).scalar_one_or_none()

@@ -32,10 +32,16 @@ def plugin_manager() -> Any:
 @pytest.fixture
 def make_control(pg_engine: Engine, plugin_manager: Any, tls_files: TLSFiles) -> Callable[..., ControlContext]:
     def make(*, hosts: HostPolicy | None = None, keys: list[MasterKey] | None = None, per_minute: int = 100) -> ControlContext:
-        verifier = Verifier(hosts=hosts or HostPolicy(), pm=plugin_manager, limiter=VerifyLimiter(per_minute),
-                            timeout=5, ca_file=tls_files.ca_file)
-        return ControlContext(engine=pg_engine, keyring=Keyring(keys or [MASTER]), verifier=verifier,
-                              admin_tokens=[SecretStr(ADMIN_TOKEN)])
+        verifier = Verifier(
+            hosts=hosts or HostPolicy(),
+            pm=plugin_manager,
+            limiter=VerifyLimiter(per_minute),
+            timeout=5,
+            ca_file=tls_files.ca_file,
+        )
+        return ControlContext(
+            engine=pg_engine, keyring=Keyring(keys or [MASTER]), verifier=verifier, admin_tokens=[SecretStr(ADMIN_TOKEN)]
+        )
 
     return make
 
@@ -57,8 +63,7 @@ def app_for(ctx: ControlContext) -> FastAPI:
 class Api:
     client: TestClient
 
-    def call(self, method: str, path: str, token: str = ADMIN_TOKEN, headers: dict[str, str] | None = None,
-             **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, token: str = ADMIN_TOKEN, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
         return self.client.request(method, path, headers={"Authorization": f"Bearer {token}", **(headers or {})}, **kwargs)
 
     def tenant(self, slug: str) -> None:
@@ -77,7 +82,12 @@ def api(control: ControlContext) -> Iterator[Api]:
 
 
 def account_body(name: str, **fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": name, "provider": "sendgrid", "password": f"SG.secret-of-{name}-0123456789abcdef",
-                            "from_email": f"{name}@acme.example", "from_name": "Acme"}
+    body: dict[str, Any] = {
+        "name": name,
+        "provider": "sendgrid",
+        "password": f"SG.secret-of-{name}-0123456789abcdef",
+        "from_email": f"{name}@acme.example",
+        "from_name": "Acme",
+    }
     body.update(fields)
     return body

@@ -45,29 +45,39 @@ def test_pause_and_resume(api: Api) -> None:
 def test_routes_are_replaced_whole_and_an_unknown_account_is_named(api: Api) -> None:
     api.tenant("acme")
     api.call("POST", "/v1/tenants/acme/accounts?verify=false", json=account_body("a"))
-    bad = api.call("PUT", "/v1/tenants/acme/routes", json={"routes": [
-        {"match": {"list": "nordics"}, "accounts": ["a"]}, {"match": {"campaign": "x"}, "accounts": ["ghost"]}]})
+    bad = api.call(
+        "PUT",
+        "/v1/tenants/acme/routes",
+        json={"routes": [{"match": {"list": "nordics"}, "accounts": ["a"]}, {"match": {"campaign": "x"}, "accounts": ["ghost"]}]},
+    )
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
     assert bad.json()["field"] == "routes[1].accounts" and "ghost" in bad.json()["detail"]
-    good = api.call("PUT", "/v1/tenants/acme/routes", json={"routes": [
-        {"name": "eu", "match": {"list": "nordics", "sender": "sam@acme.example"}, "accounts": ["a"]}]})
+    good = api.call(
+        "PUT",
+        "/v1/tenants/acme/routes",
+        json={"routes": [{"name": "eu", "match": {"list": "nordics", "sender": "sam@acme.example"}, "accounts": ["a"]}]},
+    )
     assert good.status_code == 200, good.text
     assert api.call("GET", "/v1/tenants/acme/routes").json()["routes"][0]["match"] == {
-        "list": "nordics", "sender": "sam@acme.example"}
+        "list": "nordics",
+        "sender": "sam@acme.example",
+    }
     assert api.call("DELETE", "/v1/tenants/acme/accounts/a").status_code == 409  # still routed to
 
 
 def test_cr_or_lf_in_any_header_field_is_a_422_naming_the_field(api: Api) -> None:
     api.tenant("acme")
     for field in ("from_name", "username", "host", "description"):
-        response = api.call("POST", "/v1/tenants/acme/accounts?verify=false",
-                            json=account_body("a", **{field: "x\r\nBcc: victim@example.com"}))
+        response = api.call(
+            "POST", "/v1/tenants/acme/accounts?verify=false", json=account_body("a", **{field: "x\r\nBcc: victim@example.com"})
+        )
         assert response.status_code == 422, (field, response.text)
         assert response.json()["field"] == field
     for field in ("from_email", "reply_to", "envelope_from"):
-        response = api.call("POST", "/v1/tenants/acme/accounts?verify=false",
-                            json=account_body("a", **{field: "a@b.example\nBcc: v@example.com"}))
+        response = api.call(
+            "POST", "/v1/tenants/acme/accounts?verify=false", json=account_body("a", **{field: "a@b.example\nBcc: v@example.com"})
+        )
         assert response.status_code == 422 and response.json()["field"] == field
 
 
@@ -79,8 +89,12 @@ def test_bad_input_is_a_problem_naming_the_field(api: Api) -> None:
     assert oversize.status_code == 422 and oversize.json()["field"] == "from_name"
     extra = api.call("POST", "/v1/tenants/acme/accounts?verify=false", json=account_body("a", smuggled=1))
     assert extra.status_code == 422 and extra.json()["field"] == "smuggled"
-    huge = api.call("POST", "/v1/tenants/acme/accounts?verify=false", content=b"{" + b" " * 400_000 + b"}",
-                    headers={"Content-Type": "application/json"})
+    huge = api.call(
+        "POST",
+        "/v1/tenants/acme/accounts?verify=false",
+        content=b"{" + b" " * 400_000 + b"}",
+        headers={"Content-Type": "application/json"},
+    )
     assert huge.status_code == 413
 
 
