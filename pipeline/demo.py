@@ -112,9 +112,25 @@ def sample_events(count: int) -> list[dict[str, object]]:
         else:
             event |= {"list": "newsletter", "template": "welcome"}
         events.append(event)
-    events.append({"event_id": "demo-suppressed", "to": "unsubscribed@example.net", "list": "denmark", "template": "welcome", "data": {"first_name": "X", "lead_id": 0, "product": "Acme"}})
+    events.append(
+        {
+            "event_id": "demo-suppressed",
+            "to": "unsubscribed@example.net",
+            "list": "denmark",
+            "template": "welcome",
+            "data": {"first_name": "X", "lead_id": 0, "product": "Acme"},
+        }
+    )
     events.append({"event_id": "demo-missing-var", "to": "novar@example.net", "template": "welcome", "data": {"first_name": "Y"}})
-    events.append({"event_id": "demo-hard-bounce", "to": "no-such-user@example.net", "campaign": "cold-outreach", "template": "outreach", "data": {"first_name": "Z", "company": "Gone Inc"}})
+    events.append(
+        {
+            "event_id": "demo-hard-bounce",
+            "to": "no-such-user@example.net",
+            "campaign": "cold-outreach",
+            "template": "outreach",
+            "data": {"first_name": "Z", "company": "Gone Inc"},
+        }
+    )
     events.append({"event_id": "demo-bad-address", "to": "not-an-address", "template": "welcome"})
     return events
 
@@ -145,7 +161,9 @@ def run_demo(out: Path, *, events: int, console: Console) -> int:
         tls_files=tls,
         users=passwords,
         maildir=out / "maildir",
-        rcpt_responder=scripted_rcpt({"no-such-user": "550 5.1.1 <no-such-user@example.net>: Recipient address rejected: User unknown"}),
+        rcpt_responder=scripted_rcpt(
+            {"no-such-user": "550 5.1.1 <no-such-user@example.net>: Recipient address rejected: User unknown"}
+        ),
     )
     port = smtp.start("starttls")
     console.print(f"started local SMTP server (STARTTLS + AUTH) on 127.0.0.1:{port}")
@@ -171,7 +189,9 @@ def run_demo(out: Path, *, events: int, console: Console) -> int:
         if pending:
             console.print(f"[red]{len(pending)} events not final after {TIMEOUT:.0f}s[/red]")
             return 1
-        console.print(f"all {len(outcomes)} accepted events final in {elapsed:.1f}s; try: mailpipe log demo-0000 -c {config_path}")
+        console.print(
+            f"all {len(outcomes)} accepted events final in {elapsed:.1f}s; try: mailpipe log demo-0000 -c {config_path}"
+        )
         return 0
     finally:
         workers.stop()

@@ -66,7 +66,7 @@ def render_string(source: str, context: dict[str, Any], *, html: bool, limit: in
         raise RenderError(f"{part}: template tried an unsafe operation: {exc}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise RenderError(f"{part}: template syntax error line {exc.lineno}: {exc.message}") from None
-    except Exception as exc:  # noqa: BLE001 - any template failure is the template's, reported not raised
+    except Exception as exc:
         raise RenderError(f"{part}: template failed: {type(exc).__name__}: {exc}") from None
     if len(output) > limit:
         raise RenderError(f"{part}: rendered output exceeds {limit} characters")

@@ -11,7 +11,9 @@ from pipeline.state.status import StatusStore
 T = TypeVar("T")
 
 
-def wait_until_final(status: StatusStore, event_ids: list[str], timeout: float = 60.0, tenant: str = "default") -> dict[str, str | None]:
+def wait_until_final(
+    status: StatusStore, event_ids: list[str], timeout: float = 60.0, tenant: str = "default"
+) -> dict[str, str | None]:
     deadline = time.monotonic() + timeout
     outcomes = status.outcomes(event_ids, tenant)
     while time.monotonic() < deadline and any(v is None for v in outcomes.values()):

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import dramatiq
 import pytest
 from dramatiq import Worker
-from pipeline.runtime.actors import declare_actors
-from pipeline.runtime.broker import make_broker
-from pipeline.runtime.enqueue import queue_name
 
 from pipeline.config import BrokerConfig, Config
 from pipeline.runtime import resources as runtime
+from pipeline.runtime.actors import declare_actors
+from pipeline.runtime.broker import make_broker
+from pipeline.runtime.enqueue import queue_name
 from pipeline.smtp.devsmtp import DevSMTPServer
 from pipeline.submit import Submitter
 
@@ -27,14 +27,23 @@ def stub_broker(config: Config) -> Iterator[dramatiq.Broker]:
     runtime.reset()
 
 
-def test_a_stub_broker_carries_events_through_all_five_stage_queues(config: Config, stub_broker: dramatiq.Broker,
-                                                                     smtp_server: DevSMTPServer) -> None:
+def test_a_stub_broker_carries_events_through_all_five_stage_queues(
+    config: Config, stub_broker: dramatiq.Broker, smtp_server: DevSMTPServer
+) -> None:
     worker = Worker(stub_broker, worker_timeout=100)
     worker.start()
     try:
         report = Submitter(config, broker=stub_broker).submit(
-            [{"event_id": f"stub-{i}", "to": f"s{i}@receiver.example", "list": "nordics", "template": "hello",
-              "data": {"first_name": "S", "company": "C"}} for i in range(5)]
+            [
+                {
+                    "event_id": f"stub-{i}",
+                    "to": f"s{i}@receiver.example",
+                    "list": "nordics",
+                    "template": "hello",
+                    "data": {"first_name": "S", "company": "C"},
+                }
+                for i in range(5)
+            ]
         )
         for stage in ("render", "route", "rate_limit", "send", "classify"):
             stub_broker.join(queue_name(stage), timeout=10_000)

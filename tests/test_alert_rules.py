@@ -76,8 +76,13 @@ def test_every_alert_has_a_promtool_test_that_expects_it_to_fire() -> None:
 def test_the_issue_asks_for_these_alerts() -> None:
     alerts = set(re.findall(r"^\s*- alert: (\w+)", RULES.read_text(), re.MULTILINE))
     assert {
-        "MailpipeQueueGrowing", "MailpipeOldestMessageTooOld", "MailpipeBounceRateHigh", "MailpipeAccountAuthFailed",
-        "MailpipeThrottlingSustained", "MailpipeNoSendsWhileQueued", "MailpipeWorkerGone",
+        "MailpipeQueueGrowing",
+        "MailpipeOldestMessageTooOld",
+        "MailpipeBounceRateHigh",
+        "MailpipeAccountAuthFailed",
+        "MailpipeThrottlingSustained",
+        "MailpipeNoSendsWhileQueued",
+        "MailpipeWorkerGone",
     } <= alerts
 
 
@@ -94,8 +99,15 @@ def test_the_alert_rules_use_only_metric_names_the_code_defines() -> None:
 
 def test_the_dashboard_shows_what_ops_asked_for() -> None:
     titles = [p["title"] for p in json.loads(DASHBOARD.read_text())["panels"]]
-    for wanted in ("Throughput by outcome", "Queue depth", "Daily usage vs cap", "Throttles and account signals",
-                   "Bounce rate by reason", "Account health", "Stage batch duration p50 / p95"):
+    for wanted in (
+        "Throughput by outcome",
+        "Queue depth",
+        "Daily usage vs cap",
+        "Throttles and account signals",
+        "Bounce rate by reason",
+        "Account health",
+        "Stage batch duration p50 / p95",
+    ):
         assert wanted in titles
 
 

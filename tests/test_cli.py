@@ -15,8 +15,9 @@ from pipeline.cli import app
 from pipeline.state.status import StatusStore
 
 
-def test_submit_reports_bad_lines_by_number_and_still_submits_the_good_ones(config: object, write_config, tmp_path: Path,
-                                                                          redis_client: redis.Redis) -> None:
+def test_submit_reports_bad_lines_by_number_and_still_submits_the_good_ones(
+    config: object, write_config, tmp_path: Path, redis_client: redis.Redis
+) -> None:
     path = write_config()
     leads = tmp_path / "leads.jsonl"
     lines = [
@@ -54,7 +55,10 @@ def test_the_demo_runs_the_main_job_and_reports_every_outcome(tmp_path: Path) ->
     env = {k: v for k, v in os.environ.items() if k != "MAILPIPE_CONFIG"}
     done = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "demo", "--out", str(tmp_path / "demo"), "--events", "30"],
-        capture_output=True, text=True, timeout=120, env=env | {"COLUMNS": "120"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env | {"COLUMNS": "120"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout

@@ -10,7 +10,7 @@ import redis
 from eventually import wait_until_final
 
 from pipeline.config import load_config
-from pipeline.smtp.devsmtp import DevSMTPServer, scripted_rcpt
+from pipeline.smtp.devsmtp import DevSMTPServer
 from pipeline.state.status import StatusStore
 from pipeline.state.suppression import SuppressionStore
 from pipeline.submit import Submitter
@@ -83,10 +83,20 @@ def test_suppressed_missing_variable_and_bounces_end_in_their_own_outcomes(
     suppression.add("default", "Unsubscribed@Receiver.example", "unsubscribed")
     start_workers(path)
     events = [
-        {"event_id": "sup", "to": "unsubscribed@receiver.example", "template": "hello", "data": {"first_name": "A", "company": "B"}},
+        {
+            "event_id": "sup",
+            "to": "unsubscribed@receiver.example",
+            "template": "hello",
+            "data": {"first_name": "A", "company": "B"},
+        },
         {"event_id": "novar", "to": "novar@receiver.example", "template": "hello", "data": {"first_name": "A"}},
         {"event_id": "hard", "to": "nobody@receiver.example", "template": "hello", "data": {"first_name": "A", "company": "B"}},
-        {"event_id": "reputation", "to": "blocked@receiver.example", "template": "hello", "data": {"first_name": "A", "company": "B"}},
+        {
+            "event_id": "reputation",
+            "to": "blocked@receiver.example",
+            "template": "hello",
+            "data": {"first_name": "A", "company": "B"},
+        },
         {"event_id": "retry", "to": "flaky@receiver.example", "template": "hello", "data": {"first_name": "A", "company": "B"}},
     ]
     report = Submitter(config).submit(events)

@@ -75,8 +75,12 @@ def warm_up(config_path: Path, smtp_server: DevSMTPServer, redis_client: redis.R
 
 
 def test_four_worker_processes_hold_an_account_to_twenty_per_second(
-    write_config: Callable[..., Path], smtp_server: DevSMTPServer, tls_files: TLSFiles,
-    start_workers: Callable[..., object], redis_client: redis.Redis, record_property: Callable[[str, object], None],
+    write_config: Callable[..., Path],
+    smtp_server: DevSMTPServer,
+    tls_files: TLSFiles,
+    start_workers: Callable[..., object],
+    redis_client: redis.Redis,
+    record_property: Callable[[str, object], None],
 ) -> None:
     path = write_config(accounts=accounts(smtp_server, tls_files, alpha="{ per_second = 20 }"))
     start_workers(path, processes=4, threads=8)
@@ -101,8 +105,11 @@ def test_four_worker_processes_hold_an_account_to_twenty_per_second(
 
 
 def test_daily_caps_send_exactly_the_cap_per_account_and_the_rest_waits_for_the_reset(
-    write_config: Callable[..., Path], smtp_server: DevSMTPServer, tls_files: TLSFiles,
-    start_workers: Callable[..., object], redis_client: redis.Redis,
+    write_config: Callable[..., Path],
+    smtp_server: DevSMTPServer,
+    tls_files: TLSFiles,
+    start_workers: Callable[..., object],
+    redis_client: redis.Redis,
 ) -> None:
     capped = "{ per_second = 50, per_day = 50 }"
     routes = '\n[[routes]]\nname = "pool"\nmatch = { campaign = "pool" }\naccounts = ["alpha", "beta"]\n'
@@ -133,8 +140,12 @@ def test_daily_caps_send_exactly_the_cap_per_account_and_the_rest_waits_for_the_
 
 
 def test_a_throttling_server_slows_the_account_below_its_limit_and_every_message_is_sent(
-    write_config: Callable[..., Path], smtp_server: DevSMTPServer, tls_files: TLSFiles,
-    start_workers: Callable[..., object], redis_client: redis.Redis, record_property: Callable[[str, object], None],
+    write_config: Callable[..., Path],
+    smtp_server: DevSMTPServer,
+    tls_files: TLSFiles,
+    start_workers: Callable[..., object],
+    redis_client: redis.Redis,
+    record_property: Callable[[str, object], None],
 ) -> None:
     accepted: deque[float] = deque()
     throttled: list[float] = []
@@ -177,18 +188,24 @@ def test_a_throttling_server_slows_the_account_below_its_limit_and_every_message
     peak_tail = max_in_any_window([m.at for m in tail])
     record_property("throttles", len(throttled))
     record_property("tail_max_per_1s_window", peak_tail)
-    print(f"\nthrottling server: {len(throttled)} x 454, last at +{max(throttled) - received[0].at:.1f} s, "
-          f"run {received[-1].at - received[0].at:.1f} s, effective {rows['alpha']['effective_rate']:.1f}/s, "
-          f"tail peak {peak_tail}/s")
+    print(
+        f"\nthrottling server: {len(throttled)} x 454, last at +{max(throttled) - received[0].at:.1f} s, "
+        f"run {received[-1].at - received[0].at:.1f} s, effective {rows['alpha']['effective_rate']:.1f}/s, "
+        f"tail peak {peak_tail}/s"
+    )
     assert peak_tail <= 10
 
 
 def test_a_paused_account_sends_nothing_and_drains_after_resume(
-    write_config: Callable[..., Path], smtp_server: DevSMTPServer, tls_files: TLSFiles,
-    start_workers: Callable[..., object], redis_client: redis.Redis,
+    write_config: Callable[..., Path],
+    smtp_server: DevSMTPServer,
+    tls_files: TLSFiles,
+    start_workers: Callable[..., object],
+    redis_client: redis.Redis,
 ) -> None:
-    path = write_config(accounts=accounts(smtp_server, tls_files, alpha="{ per_second = 20 }"),
-                        extra="[rate_limit]\npaused_recheck = 1\n")
+    path = write_config(
+        accounts=accounts(smtp_server, tls_files, alpha="{ per_second = 20 }"), extra="[rate_limit]\npaused_recheck = 1\n"
+    )
     start_workers(path, processes=2, threads=8)
     warm_up(path, smtp_server, redis_client)
     report = Submitter(load_config(path)).submit([lead(i, "pause", list="nordics") for i in range(120)])

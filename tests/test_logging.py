@@ -79,7 +79,7 @@ def test_credential_shapes_are_redacted_even_when_never_seen_before(log_output: 
 
 
 def test_exception_text_from_structlog_and_from_stdlib_loggers_is_redacted(
-    log_output: Callable[[], list[dict[str, object]]]
+    log_output: Callable[[], list[dict[str, object]]],
 ) -> None:
     redact.remember(SECRET)
     try:
@@ -96,14 +96,17 @@ def test_exception_text_from_structlog_and_from_stdlib_loggers_is_redacted(
 
 
 def test_stdlib_lines_carry_the_bound_context_and_long_values_are_bounded(
-    log_output: Callable[[], list[dict[str, object]]]
+    log_output: Callable[[], list[dict[str, object]]],
 ) -> None:
     with structlog.contextvars.bound_contextvars(event_id="e-1", stage="send", account="alpha", attempt=2):
         logging.getLogger("aiosmtplib").warning("slow server")
         structlog.get_logger("t").info("payload", body="x" * 50_000)
     first, second = log_output()
     assert {k: first[k] for k in ("event_id", "stage", "account", "attempt")} == {
-        "event_id": "e-1", "stage": "send", "account": "alpha", "attempt": 2
+        "event_id": "e-1",
+        "stage": "send",
+        "account": "alpha",
+        "attempt": 2,
     }
     assert len(str(second["body"])) < 4_100 and str(second["body"]).endswith("(+46000 chars)")
 
@@ -127,7 +130,7 @@ def event(i: int) -> str:
 
 
 def test_a_stage_batch_gives_one_canonical_line_per_email_with_its_noted_outcome(
-    log_output: Callable[[], list[dict[str, object]]]
+    log_output: Callable[[], list[dict[str, object]]],
 ) -> None:
     with journey.observe("render", 2, LeadEvent.model_validate_json) as run:
         run.decode(event(1))
@@ -135,7 +138,8 @@ def test_a_stage_batch_gives_one_canonical_line_per_email_with_its_noted_outcome
         journey.note("j-2", "rejected", reason="missing_variable")
     lines = [line for line in log_output() if line["event"] == "stage_done"]
     assert [(line["event_id"], line["stage"], line["outcome"]) for line in lines] == [
-        ("j-1", "render", "done"), ("j-2", "render", "rejected")
+        ("j-1", "render", "done"),
+        ("j-2", "render", "rejected"),
     ]
     assert lines[1]["reason"] == "missing_variable" and lines[0]["batch"] == 2
     assert all(isinstance(line["duration_ms"], float) for line in lines)

@@ -12,10 +12,10 @@ import pytest
 import redis
 from eventually import eventually, wait_until_final
 from metrics_scrape import free_port, parse, scrape_text, value
-from pipeline.runtime.processes import WorkerProcess
 from testbed import SMTP_USERS
 
 from pipeline.config import load_config
+from pipeline.runtime.processes import WorkerProcess
 from pipeline.smtp.devsmtp import DevSMTPServer
 from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
@@ -63,8 +63,12 @@ def secret_forms(user: str, password: str) -> set[str]:
 
 
 def test_a_full_run_with_an_auth_failure_logs_json_journeys_and_never_a_secret(
-    write_config: Callable[..., Path], smtp_server: DevSMTPServer,
-    start_workers: Callable[..., WorkerProcess], redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    write_config: Callable[..., Path],
+    smtp_server: DevSMTPServer,
+    start_workers: Callable[..., WorkerProcess],
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     port = free_port()
     monkeypatch.setenv("MAILPIPE_METRICS_PORT", str(port))
@@ -77,8 +81,13 @@ def test_a_full_run_with_an_auth_failure_logs_json_journeys_and_never_a_secret(
     monkeypatch.setenv("TEST_PW_BETA", WRONG_BETA_PASSWORD)  # beta's config secret; the server refuses it
     worker = start_workers(path, processes=2, threads=4)
     events = [
-        {"event_id": f"s-{i}", "to": f"lead{i}@receiver.example", "template": "hello",
-         "data": {"first_name": "A", "company": "B"}, **({"campaign": "outreach"} if i % 2 else {"list": "nordics"})}
+        {
+            "event_id": f"s-{i}",
+            "to": f"lead{i}@receiver.example",
+            "template": "hello",
+            "data": {"first_name": "A", "company": "B"},
+            **({"campaign": "outreach"} if i % 2 else {"list": "nordics"}),
+        }
         for i in range(12)
     ]
     report = Submitter(load_config(path)).submit(events)
@@ -92,8 +101,12 @@ def test_a_full_run_with_an_auth_failure_logs_json_journeys_and_never_a_secret(
     log_text = (tmp_path / "worker-0.log").read_text()
 
     secrets = {WRONG_BETA_PASSWORD, *(p for u, p in SMTP_USERS.items() if u != "beta")}
-    forms = set().union(*(secret_forms(u, p) for u, p in [("beta", WRONG_BETA_PASSWORD), ("alpha", SMTP_USERS["alpha"]),
-                                                               ("gamma", SMTP_USERS["gamma"])]))
+    forms = set().union(
+        *(
+            secret_forms(u, p)
+            for u, p in [("beta", WRONG_BETA_PASSWORD), ("alpha", SMTP_USERS["alpha"]), ("gamma", SMTP_USERS["gamma"])]
+        )
+    )
     assert secrets <= forms
     for form in forms:
         assert form not in log_text, f"a secret form leaked into the worker log: {form[:4]}…"
@@ -117,19 +130,29 @@ def test_a_full_run_with_an_auth_failure_logs_json_journeys_and_never_a_secret(
 
 
 def test_the_journey_lines_can_be_turned_off_without_losing_other_lines(
-    write_config: Callable[..., Path], smtp_server: DevSMTPServer, start_workers: Callable[..., WorkerProcess],
-    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    write_config: Callable[..., Path],
+    smtp_server: DevSMTPServer,
+    start_workers: Callable[..., WorkerProcess],
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("MAILPIPE_LOG_JOURNEY", "off")
     path = write_config()
     worker = start_workers(path, processes=1, threads=4)
     report = Submitter(load_config(path)).submit(
-        [{"event_id": f"q-{i}", "to": f"l{i}@receiver.example", "template": "hello", "data": {"first_name": "A", "company": "B"}}
-         for i in range(5)]
+        [
+            {
+                "event_id": f"q-{i}",
+                "to": f"l{i}@receiver.example",
+                "template": "hello",
+                "data": {"first_name": "A", "company": "B"},
+            }
+            for i in range(5)
+        ]
     )
     assert set(wait_until_final(StatusStore(redis_client), report.accepted, timeout=60).values()) == {"sent"}
     worker.stop()
     lines = (tmp_path / "worker-0.log").read_text().splitlines()
     assert any('"Worker process is ready for action."' in line for line in lines)
     assert not any('"stage_done"' in line for line in lines)
-

@@ -13,8 +13,6 @@ import dramatiq
 import pytest
 import redis
 from metrics_scrape import has, parse, value
-from pipeline.runtime.broker import make_broker
-from pipeline.runtime.enqueue import Enqueuer
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -24,6 +22,8 @@ from pipeline.models import LeadEvent, SendReply, TransportError
 from pipeline.observe import exposition, metrics
 from pipeline.observe.server import prepare_worker_metrics, reap_dead_processes
 from pipeline.observe.state_collector import StateCollector
+from pipeline.runtime.broker import make_broker
+from pipeline.runtime.enqueue import Enqueuer
 from pipeline.state import keys
 from pipeline.state.status import StatusStore, Transition
 from pipeline.state.suppression import SuppressionStore
@@ -98,11 +98,13 @@ def test_the_collector_reads_queue_depth_and_oldest_age_from_the_dramatiq_redis_
     broker = make_broker(config.broker)
     Enqueuer(broker)
     for age in (120, 3):
-        message = dramatiq.Message(queue_name="mailpipe.route", actor_name="mailpipe_route", args=({"v": 1, "items": []},),
-                                   kwargs={}, options={})
+        message = dramatiq.Message(
+            queue_name="mailpipe.route", actor_name="mailpipe_route", args=({"v": 1, "items": []},), kwargs={}, options={}
+        )
         broker.enqueue(message.copy(message_timestamp=int((time.time() - age) * 1000)))
-    delayed = dramatiq.Message(queue_name="mailpipe.send", actor_name="mailpipe_send", args=({"v": 1, "items": []},),
-                               kwargs={}, options={})
+    delayed = dramatiq.Message(
+        queue_name="mailpipe.send", actor_name="mailpipe_send", args=({"v": 1, "items": []},), kwargs={}, options={}
+    )
     broker.enqueue(delayed, delay=60_000)
     samples = collected(config)
     assert value(samples, "mailpipe_queue_messages", queue="mailpipe.route", state="ready") == 2
@@ -152,8 +154,12 @@ def test_a_dead_workers_in_progress_count_is_dropped_but_its_counters_kept(tmp_p
     )  # the process exits with 7 emails "in progress": a killed worker
 
     def current(name: str) -> float:
-        return sum(s.value for m in MultiProcessCollector.merge([str(p) for p in tmp_path.glob("*.db")], accumulate=True)
-                   for s in m.samples if s.name == name)
+        return sum(
+            s.value
+            for m in MultiProcessCollector.merge([str(p) for p in tmp_path.glob("*.db")], accumulate=True)
+            for s in m.samples
+            if s.name == name
+        )
 
     assert current("mailpipe_stage_messages_in_progress") == 7
     reap_dead_processes(str(tmp_path))

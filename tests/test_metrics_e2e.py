@@ -14,10 +14,10 @@ import pytest
 import redis
 from eventually import eventually, wait_until_final
 from metrics_scrape import free_port, has, parse, scrape_text, value
-from pipeline.runtime.processes import WorkerProcess
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from pipeline.config import load_config
+from pipeline.runtime.processes import WorkerProcess
 from pipeline.smtp.devsmtp import DevSMTPServer
 from pipeline.state.status import StatusStore
 from pipeline.state.suppression import SuppressionStore
@@ -59,8 +59,12 @@ def leftover_from_an_earlier_run(directory: Path) -> None:
 
 
 def test_metrics_after_a_run_match_the_outcomes_per_stage_account_and_reply_class(
-    write_config: Callable[..., Path], smtp_server: DevSMTPServer, start_workers: Callable[..., WorkerProcess],
-    redis_client: redis.Redis, metrics_port: int, tmp_path: Path,
+    write_config: Callable[..., Path],
+    smtp_server: DevSMTPServer,
+    start_workers: Callable[..., WorkerProcess],
+    redis_client: redis.Redis,
+    metrics_port: int,
+    tmp_path: Path,
 ) -> None:
     flaky = ["451 4.3.0 Temporary local problem, try later"]
     slow = ["454 4.7.0 Throttling failure: Maximum sending rate exceeded."]
@@ -151,15 +155,19 @@ def test_metrics_after_a_run_match_the_outcomes_per_stage_account_and_reply_clas
     assert value(samples, "mailpipe_events_pending") == 0
     assert value(samples, "mailpipe_workers_alive") >= 2
     # no address or event id ever becomes a label value
-    for (_, labels) in samples:
+    for _, labels in samples:
         for _, label_value in labels:
             assert "@" not in label_value and not label_value.startswith("m-")
     assert worker.process is not None and worker.process.poll() is None
 
 
 def test_two_worker_processes_are_both_counted_in_one_scrape(
-    write_config: Callable[..., Path], smtp_server: DevSMTPServer, start_workers: Callable[..., WorkerProcess],
-    redis_client: redis.Redis, metrics_port: int, tmp_path: Path,
+    write_config: Callable[..., Path],
+    smtp_server: DevSMTPServer,
+    start_workers: Callable[..., WorkerProcess],
+    redis_client: redis.Redis,
+    metrics_port: int,
+    tmp_path: Path,
 ) -> None:
     path = write_config()
     worker = start_workers(path, processes=2, threads=2)

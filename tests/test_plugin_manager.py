@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import typer
-from pipeline.feedback.webhooks import WebhookSettings
 from typer.testing import CliRunner
 
 import pipeline.plugin_host.manager
@@ -23,6 +22,7 @@ from pipeline.cli import plugins_cmd
 from pipeline.cli.plugins_cmd import register
 from pipeline.config import AccountConfig, parse_config
 from pipeline.errors import PluginError
+from pipeline.feedback.webhooks import WebhookSettings
 from pipeline.models import AccountSignal, DeliveryEvent, RecipientEvent, SendReply
 from pipeline.plugin_host.manager import (
     ENTRY_POINT_GROUP,
@@ -106,7 +106,10 @@ def test_builtins_load_providers_then_core_fallbacks(monkeypatch: pytest.MonkeyP
     assert names[:2] == ["plugins.smtp", "plugins.sendgrid"]
     assert {"pipeline.plugin_host.fallbacks", "pipeline.plugin_host.hints"} <= set(names)
     assert pm.loaded()[0].hooks == (
-        "mailpipe_classify_reply", "mailpipe_connection_hints", "mailpipe_prepare_message", "mailpipe_provider_presets",
+        "mailpipe_classify_reply",
+        "mailpipe_connection_hints",
+        "mailpipe_prepare_message",
+        "mailpipe_provider_presets",
     )
 
 
@@ -154,13 +157,16 @@ def test_drop_ins_come_from_config_paths_relative_to_the_file_and_from_the_envir
     write(tmp_path / "conf" / "local_plugins" / "from_config.py", "from pipeline.plugin_host.hookspecs import hookimpl\n")
     package = tmp_path / "env_pkg"
     write(package / "__init__.py", "from .rules import mailpipe_connection_hints  # noqa: F401\n")
-    write(package / "rules.py", """
+    write(
+        package / "rules.py",
+        """
         from pipeline.plugin_host.hookspecs import hookimpl
 
         @hookimpl
         def mailpipe_connection_hints(account, error):
             return ["from a drop-in package"]
-        """)
+        """,
+    )
     monkeypatch.setenv("MAILPIPE_PLUGINS", str(package))
     config = parse_config(
         '[plugins]\npaths = ["local_plugins"]\n[[accounts]]\nname = "a"\nhost = "h.example"\nfrom_email = "a@b.example"\n'
@@ -207,7 +213,9 @@ def test_trace_plugins_logs_every_hook_call(monkeypatch: pytest.MonkeyPatch, cap
     with caplog.at_level(logging.INFO, logger="mailpipe.plugins"):
         pm.hook.mailpipe_connection_hints(account=account("smtp"), error="tcp: connection refused")
     lines = [r.getMessage() for r in caplog.records]
-    assert any(line.startswith("plugin hook mailpipe_connection_hints → ") and "pipeline.plugin_host.hints" in line for line in lines)
+    assert any(
+        line.startswith("plugin hook mailpipe_connection_hints → ") and "pipeline.plugin_host.hints" in line for line in lines
+    )
     assert any(line.startswith("plugin hook mailpipe_connection_hints returned") for line in lines)
 
 
@@ -215,13 +223,16 @@ def test_trace_plugins_logs_every_hook_call(monkeypatch: pytest.MonkeyPatch, cap
 
 
 def test_a_misspelt_hook_names_the_hook_and_suggests_the_right_one(tmp_path: Path) -> None:
-    path = write(tmp_path / "typo.py", """
+    path = write(
+        tmp_path / "typo.py",
+        """
         from pipeline.plugin_host.hookspecs import hookimpl
 
         @hookimpl
         def mailpipe_prepare_mesage(account, message):
             pass
-        """)
+        """,
+    )
     expected = r"typo .* unknown hook mailpipe_prepare_mesage; did you mean mailpipe_prepare_message\?"
     with pytest.raises(PluginError, match=expected):
         build_plugin_manager(LoadOptions(paths=(path,)))
@@ -234,13 +245,16 @@ def test_an_unmarked_hook_function_is_an_error_not_silently_ignored(tmp_path: Pa
 
 
 def test_a_hook_with_a_wrong_argument_name_is_an_error(tmp_path: Path) -> None:
-    path = write(tmp_path / "badargs.py", """
+    path = write(
+        tmp_path / "badargs.py",
+        """
         from pipeline.plugin_host.hookspecs import hookimpl
 
         @hookimpl
         def mailpipe_prepare_message(acount, message):
             pass
-        """)
+        """,
+    )
     with pytest.raises(PluginError, match="badargs"):
         build_plugin_manager(LoadOptions(paths=(path,)))
 
@@ -262,8 +276,15 @@ def test_two_plugins_of_one_name_clash(tmp_path: Path) -> None:
 
 # ---- the example package, installed and found through its entry point
 
-NETWORK_TROUBLE = ("Could not find a version", "No matching distribution", "NewConnectionError", "Failed to establish",
-                   "Temporary failure in name resolution", "Network is unreachable", "ConnectTimeout")
+NETWORK_TROUBLE = (
+    "Could not find a version",
+    "No matching distribution",
+    "NewConnectionError",
+    "Failed to establish",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "ConnectTimeout",
+)
 
 
 def install_example(target: Path, work: Path) -> str:
@@ -271,9 +292,21 @@ def install_example(target: Path, work: Path) -> str:
     source = work / "src-copy"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
-         "--target", str(target), str(source)],
-        capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     if result.returncode == 0:
         return "pip"
@@ -325,14 +358,17 @@ def test_the_example_package_obeys_the_load_and_block_switches(example_installed
 
 
 def test_a_drop_in_overrides_an_entry_point_plugin(example_installed: Path, tmp_path: Path) -> None:
-    override = write(tmp_path / "acme_override.py", """
+    override = write(
+        tmp_path / "acme_override.py",
+        """
         from pipeline.plugin_host.hookspecs import hookimpl
         from pipeline.plugin_host.presets import ProviderPreset
 
         @hookimpl
         def mailpipe_provider_presets():
             return [ProviderPreset(name="acme-relay", title="ACME via VPN", host="10.0.0.25.example")]
-        """)
+        """,
+    )
     pm = build_plugin_manager(LoadOptions(paths=(override,)))
     order = [p.source for p in pm.loaded()]
     assert order.index(PluginSource.ENTRY_POINT) < order.index(PluginSource.DROP_IN)

@@ -18,8 +18,14 @@ from pipeline.plugin_host.presets import Limits
 NOW = datetime(2026, 3, 10, 12, 0, 0, tzinfo=ZoneInfo("UTC")).timestamp()
 
 
-def takes(redis_url: str, account: ResolvedAccount, times: list[float], recipient: str = "lead@receiver.example",
-          rate_limit: RateLimitConfig | None = None, refund: bool = False) -> list[GateResult]:
+def takes(
+    redis_url: str,
+    account: ResolvedAccount,
+    times: list[float],
+    recipient: str = "lead@receiver.example",
+    rate_limit: RateLimitConfig | None = None,
+    refund: bool = False,
+) -> list[GateResult]:
     async def go() -> list[GateResult]:
         client = aioredis.Redis.from_url(redis_url)
         gate = SendGate(client, rate_limit or RateLimitConfig())

@@ -18,12 +18,20 @@ from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.stages import route as route_stage
 
 
-def pool_ctx(write_config: Callable[..., Path], smtp_server: DevSMTPServer, tls_files: TLSFiles,
-             strategy: str, *, per_day: int = 5, extra: str = "") -> StageContext:
+def pool_ctx(
+    write_config: Callable[..., Path],
+    smtp_server: DevSMTPServer,
+    tls_files: TLSFiles,
+    strategy: str,
+    *,
+    per_day: int = 5,
+    extra: str = "",
+) -> StageContext:
     port = smtp_server.ports["starttls"]
     accounts = "".join(
         account_toml(n, port, tls_files.ca_file, extra=f"weight = {3 if n == 'alpha' else 1}").replace(
-            "limits = { per_second = 500 }", f"limits = {{ per_second = {min(500, per_day)}, per_day = {per_day} }}")
+            "limits = { per_second = 500 }", f"limits = {{ per_second = {min(500, per_day)}, per_day = {per_day} }}"
+        )
         for n in SMTP_USERS
     )
     routes = f"""

@@ -9,14 +9,14 @@ from pathlib import Path
 import dramatiq
 import redis
 import typer
-from pipeline.runtime.broker import make_broker
-from pipeline.runtime.enqueue import Enqueuer
 from typer.testing import CliRunner
 
 from pipeline.cli import status as status_cmd
 from pipeline.config import Config
 from pipeline.limits.account_state import AccountState, Health
 from pipeline.models import LeadEvent
+from pipeline.runtime.broker import make_broker
+from pipeline.runtime.enqueue import Enqueuer
 from pipeline.state.status import StatusStore, Transition
 
 
@@ -46,8 +46,9 @@ def test_status_shows_queue_depth_and_oldest_age_workers_account_health_and_last
     store = StatusStore(redis_client)
     events = [LeadEvent(event_id=f"s{i}", to=f"a{i}@x.example", template="hello") for i in range(3)]
     store.accept(events)
-    store.record([Transition("default", "s0", "sent"), Transition("default", "s1", "bounced"),
-                  Transition("default", "s2", "deferred")])
+    store.record(
+        [Transition("default", "s0", "sent"), Transition("default", "s1", "bounced"), Transition("default", "s2", "deferred")]
+    )
 
     result = CliRunner().invoke(status_app(), ["status"], env={"COLUMNS": "200"})
 

@@ -29,7 +29,10 @@ def state(ctx: StageContext) -> dict[str, str]:
 
 def test_a_burst_of_throttles_halves_the_rate_once_and_each_later_burst_halves_it_again(ctx: StageContext) -> None:
     for i in range(5):
-        assert record_throttle(ctx.redis, "alpha", None, now=1000.0 + i * 0.1, timezone=ctx.config.rate_limit.timezone) == DEFAULT_WAIT
+        assert (
+            record_throttle(ctx.redis, "alpha", None, now=1000.0 + i * 0.1, timezone=ctx.config.rate_limit.timezone)
+            == DEFAULT_WAIT
+        )
     assert effective_factor(state(ctx), 1001.0) == pytest.approx(0.5)
     record_throttle(ctx.redis, "alpha", None, now=1000.0 + DECREASE_COOLDOWN + 0.1, timezone=ctx.config.rate_limit.timezone)
     assert effective_factor(state(ctx), 1003.0) == pytest.approx(0.25)
@@ -43,7 +46,9 @@ def test_the_rate_recovers_ten_percent_of_configured_per_quiet_period(ctx: Stage
     assert effective_factor(seen, 1000.0 + RECOVERY_QUIET - 1) == pytest.approx(0.5)
     assert effective_factor(seen, 1000.0 + RECOVERY_QUIET * 2) == pytest.approx(0.7)
     assert effective_factor(seen, 1000.0 + RECOVERY_QUIET * 10) == pytest.approx(1.0)
-    record_throttle(ctx.redis, "alpha", None, now=1000.0 + RECOVERY_QUIET * 2, timezone=ctx.config.rate_limit.timezone)  # from the recovered 0.7
+    record_throttle(
+        ctx.redis, "alpha", None, now=1000.0 + RECOVERY_QUIET * 2, timezone=ctx.config.rate_limit.timezone
+    )  # from the recovered 0.7
     assert effective_factor(state(ctx), 1000.0 + RECOVERY_QUIET * 2) == pytest.approx(0.35)
 
 

@@ -20,8 +20,10 @@ from pipeline.smtp.netutil import free_port
 from pipeline.smtp.verify import Report, verify
 
 USER, PASSWORD = "alice@gmail.com", "app-password-1"
-GMAIL_535 = ("535-5.7.8 Username and Password not accepted. For more information, go to\n"
-             "535 5.7.8  https://support.google.com/mail/?p=BadCredentials z9-20020a05.77 - gsmtp")
+GMAIL_535 = (
+    "535-5.7.8 Username and Password not accepted. For more information, go to\n"
+    "535 5.7.8  https://support.google.com/mail/?p=BadCredentials z9-20020a05.77 - gsmtp"
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,20 +62,29 @@ def steps(report: Report) -> list[tuple[str, bool]]:
     return [(str(row.step), row.ok) for row in report.steps]
 
 
-def test_a_good_starttls_account_passes_every_step_with_its_time(server: DevSMTPServer, tls_files: TLSFiles,
-                                                                 pm: MailpipePluginManager) -> None:
+def test_a_good_starttls_account_passes_every_step_with_its_time(
+    server: DevSMTPServer, tls_files: TLSFiles, pm: MailpipePluginManager
+) -> None:
     report = verify(account(server, tls_files), pm=pm)
     assert report.ok, report
-    assert steps(report) == [("dns", True), ("tcp", True), ("banner", True), ("ehlo", True), ("starttls", True),
-                             ("ehlo", True), ("auth", True)]
+    assert steps(report) == [
+        ("dns", True),
+        ("tcp", True),
+        ("banner", True),
+        ("ehlo", True),
+        ("starttls", True),
+        ("ehlo", True),
+        ("auth", True),
+    ]
     assert all(row.elapsed is not None and row.elapsed >= 0 for row in report.steps)
     assert "TLSv1" in report.steps[4].detail and "certificate verified" in report.steps[4].detail
     assert report.steps[6].detail.startswith("235 ")
     assert report.hints == []
 
 
-def test_a_good_implicit_tls_account_passes_and_can_send_a_test_message(server: DevSMTPServer, tls_files: TLSFiles,
-                                                                        pm: MailpipePluginManager) -> None:
+def test_a_good_implicit_tls_account_passes_and_can_send_a_test_message(
+    server: DevSMTPServer, tls_files: TLSFiles, pm: MailpipePluginManager
+) -> None:
     report = verify(account(server, tls_files, mode="tls"), pm=pm, send_test="lead@example.com")
     assert report.ok, report
     assert [s for s, _ in steps(report)] == ["dns", "tcp", "tls", "banner", "ehlo", "auth", "send"]
@@ -88,8 +99,10 @@ def test_a_wrong_password_shows_the_providers_exact_535_and_the_app_password_hin
     report = verify(account(server, tls_files, password="my-normal-password"), pm=pm)
     failure = report.failure
     assert failure is not None and failure.step == Step.AUTH
-    assert failure.reply == ("535 5.7.8 Username and Password not accepted. For more information, go to\n"
-                             "5.7.8  https://support.google.com/mail/?p=BadCredentials z9-20020a05.77 - gsmtp")
+    assert failure.reply == (
+        "535 5.7.8 Username and Password not accepted. For more information, go to\n"
+        "5.7.8  https://support.google.com/mail/?p=BadCredentials z9-20020a05.77 - gsmtp"
+    )
     assert "App Password" in report.hints[0]
     assert steps(report)[-1] == ("auth", False)
 
@@ -151,8 +164,9 @@ def test_plaintext_auth_is_refused_by_mailpipe_itself_unless_allowed(
     assert any("allow_plaintext_auth = true" in hint for hint in report.hints)
 
 
-def test_an_untrusted_certificate_fails_at_starttls(server: DevSMTPServer, tls_files: TLSFiles,
-                                                   pm: MailpipePluginManager) -> None:
+def test_an_untrusted_certificate_fails_at_starttls(
+    server: DevSMTPServer, tls_files: TLSFiles, pm: MailpipePluginManager
+) -> None:
     report = verify(account(server, tls_files, ca_file=None), pm=pm)
     failure = report.failure
     assert failure is not None and failure.step == Step.STARTTLS
@@ -161,8 +175,9 @@ def test_an_untrusted_certificate_fails_at_starttls(server: DevSMTPServer, tls_f
 
 
 def test_connection_refused(tls_files: TLSFiles, pm: MailpipePluginManager) -> None:
-    closed = AccountConfig(name="x", provider="smtp", host="127.0.0.1", port=free_port(), password="pw",
-                           username="u", from_email="a@acme.example")
+    closed = AccountConfig(
+        name="x", provider="smtp", host="127.0.0.1", port=free_port(), password="pw", username="u", from_email="a@acme.example"
+    )
     report = verify(closed, pm=pm)
     failure = report.failure
     assert failure is not None and failure.step == Step.TCP

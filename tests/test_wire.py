@@ -6,6 +6,7 @@ import dramatiq
 import pytest
 from dramatiq.encoder import JSONEncoder
 from dramatiq.errors import DecodeError
+
 from pipeline.runtime.wire import OrjsonEncoder
 
 ITEM = '{"event":{"event_id":"e-1","to":"ana@example.com","subject":"Olá \\"quoted\\"\\r\\n"}}'
@@ -13,8 +14,11 @@ ITEM = '{"event":{"event_id":"e-1","to":"ana@example.com","subject":"Olá \\"quo
 
 def _message_data() -> dict[str, object]:
     message = dramatiq.Message(
-        queue_name="mailpipe.route", actor_name="mailpipe_route", args=({"v": 1, "items": [ITEM, "ünï\u2028"]},),
-        kwargs={}, options={"redis_message_id": "abc", "eta": 1_700_000_000_000},
+        queue_name="mailpipe.route",
+        actor_name="mailpipe_route",
+        args=({"v": 1, "items": [ITEM, "ünï\u2028"]},),
+        kwargs={},
+        options={"redis_message_id": "abc", "eta": 1_700_000_000_000},
     )
     data = dict(message.asdict())
     data["args"] = list(data["args"])  # JSON has no tuples: both encoders give a list back

@@ -5,8 +5,16 @@ from __future__ import annotations
 SMTP_USERS = {"alpha": "alpha-secret-pw-1", "beta": "beta-secret-pw-2", "gamma": "gamma-secret-pw-3"}
 
 
-def account_toml(name: str, port: int, ca_file: str, *, security: str = "starttls", from_email: str | None = None,
-                 extra: str = "", per_second: float = 500) -> str:
+def account_toml(
+    name: str,
+    port: int,
+    ca_file: str,
+    *,
+    security: str = "starttls",
+    from_email: str | None = None,
+    extra: str = "",
+    per_second: float = 500,
+) -> str:
     return f"""
 [[accounts]]
 name = "{name}"
@@ -15,7 +23,7 @@ port = {port}
 security = "{security}"
 username = "{name}"
 password = "env:TEST_PW_{name.upper()}"
-from_email = "{from_email or f'{name}@sender.example'}"
+from_email = "{from_email or f"{name}@sender.example"}"
 from_name = "{name.title()} Sender"
 reply_to = "replies-{name}@sender.example"
 ca_file = "{ca_file}"

@@ -22,10 +22,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=Settings.threads, help="threads per worker process (default 4)")
     parser.add_argument("--prefetch", type=int, default=Settings.prefetch, help="[broker] prefetch (default 64)")
     parser.add_argument("--pool-size", type=int, default=Settings.pool_size, help="SMTP sessions per account per process")
-    parser.add_argument("--redis-max-connections", type=int, default=Settings.redis_max_connections,
-                        help="state-store client pool cap per process (0: redis-py's default of 100)")
-    parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the workers (repeatable), e.g. MAILPIPE_LOG_LEVEL=WARNING")
+    parser.add_argument(
+        "--redis-max-connections",
+        type=int,
+        default=Settings.redis_max_connections,
+        help="state-store client pool cap per process (0: redis-py's default of 100)",
+    )
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the workers (repeatable), e.g. MAILPIPE_LOG_LEVEL=WARNING",
+    )
     parser.add_argument("--profile", type=Path, metavar="DIR", help="attach py-spy to the workers and the submit command")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work directory to keep (logs, config); default a temp dir")
@@ -41,13 +50,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--worker-env wants NAME=VALUE, got {item!r}", file=sys.stderr)
             return 2
         env[name] = value
-    settings = Settings(processes=args.processes, threads=args.threads, prefetch=args.prefetch, pool_size=args.pool_size,
-                        redis_max_connections=args.redis_max_connections)
+    settings = Settings(
+        processes=args.processes,
+        threads=args.threads,
+        prefetch=args.prefetch,
+        pool_size=args.pool_size,
+        redis_max_connections=args.redis_max_connections,
+    )
     directory = args.keep or Path(tempfile.mkdtemp(prefix="mailpipe-bench-"))
     try:
         results = run_bench(
-            directory, QUICK if args.quick else FULL, mode="quick" if args.quick else "full", settings=settings,
-            worker_env=env, profile_dir=args.profile, say=lambda line: print(line, file=sys.stderr, flush=True),
+            directory,
+            QUICK if args.quick else FULL,
+            mode="quick" if args.quick else "full",
+            settings=settings,
+            worker_env=env,
+            profile_dir=args.profile,
+            say=lambda line: print(line, file=sys.stderr, flush=True),
         )
     except (BenchError, MailpipeError) as exc:
         print(f"bench failed: {exc} (work directory {directory})", file=sys.stderr)

@@ -55,10 +55,19 @@ def main_table(results: BenchResults) -> list[str]:
     rows: list[list[str]] = []
     if results.raw:
         raw = results.raw
-        rows.append([
-            "1. raw aiosmtplib → smtp-sink, 20 conns, 1 process", f"{raw.emails:,}", f"{raw.seconds:.1f}", f"{raw.rate:,.0f}",
-            "-", "-", "-", f"{1000 * raw.client_cpu / raw.emails:.2f}", "-",
-        ])
+        rows.append(
+            [
+                "1. raw aiosmtplib → smtp-sink, 20 conns, 1 process",
+                f"{raw.emails:,}",
+                f"{raw.seconds:.1f}",
+                f"{raw.rate:,.0f}",
+                "-",
+                "-",
+                "-",
+                f"{1000 * raw.client_cpu / raw.emails:.2f}",
+                "-",
+            ]
+        )
     phases = (
         ("2. pipeline, submit N → last final", results.burst, True),
         ("2b. pipeline at ~50% of max, paced", results.paced, True),
@@ -70,19 +79,34 @@ def main_table(results: BenchResults) -> list[str]:
         if result.offered_rate:
             label += f" ({result.offered_rate:,.0f}/s offered)"
         latency = result.latency
-        rows.append([
-            label, f"{result.emails:,}", f"{result.seconds:.1f}", f"{result.rate:,.0f}",
-            _ms(latency.p50) if has_latency else "-", _ms(latency.p95) if has_latency else "-",
-            _ms(latency.p99) if has_latency else "-",
-            f"{result.cpu.per_thousand(result.emails).ours:.2f}", _peak(result),
-        ])
+        rows.append(
+            [
+                label,
+                f"{result.emails:,}",
+                f"{result.seconds:.1f}",
+                f"{result.rate:,.0f}",
+                _ms(latency.p50) if has_latency else "-",
+                _ms(latency.p95) if has_latency else "-",
+                _ms(latency.p99) if has_latency else "-",
+                f"{result.cpu.per_thousand(result.emails).ours:.2f}",
+                _peak(result),
+            ]
+        )
     if results.submit:
         s = results.submit
-        rows.append([
-            f"3. `mailpipe submit` JSONL (startup {s.startup_seconds:.1f}s)", f"{s.events:,}", f"{s.seconds:.1f}",
-            f"{s.rate:,.0f}",
-            "-", "-", "-", f"{1000 * (s.cli_cpu + s.redis_cpu) / max(1, s.events):.2f}", "-",
-        ])
+        rows.append(
+            [
+                f"3. `mailpipe submit` JSONL (startup {s.startup_seconds:.1f}s)",
+                f"{s.events:,}",
+                f"{s.seconds:.1f}",
+                f"{s.rate:,.0f}",
+                "-",
+                "-",
+                "-",
+                f"{1000 * (s.cli_cpu + s.redis_cpu) / max(1, s.events):.2f}",
+                "-",
+            ]
+        )
     header = ["case", "emails", "s", "emails/s", "p50 ms", "p95 ms", "p99 ms", "CPU-s/1k", "peak RSS MB/worker"]
     return _table(header, rows)
 
@@ -93,13 +117,31 @@ def cpu_table(results: BenchResults) -> list[str]:
         if result is None:
             continue
         cpu = result.cpu.per_thousand(result.emails)
-        rows.append([result.name, f"{cpu.workers:.2f}", f"{cpu.redis:.2f}", f"{cpu.submitter:.2f}", f"{cpu.ours:.2f}",
-                     f"{cpu.sink:.2f}", f"{cpu.machine:.2f}"])
+        rows.append(
+            [
+                result.name,
+                f"{cpu.workers:.2f}",
+                f"{cpu.redis:.2f}",
+                f"{cpu.submitter:.2f}",
+                f"{cpu.ours:.2f}",
+                f"{cpu.sink:.2f}",
+                f"{cpu.machine:.2f}",
+            ]
+        )
     if results.raw:
         raw = results.raw
         scale = 1000 / raw.emails
-        rows.append(["raw aiosmtplib", "-", "-", f"{raw.client_cpu * scale:.2f}", f"{raw.client_cpu * scale:.2f}",
-                     f"{raw.sink_cpu * scale:.2f}", "-"])
+        rows.append(
+            [
+                "raw aiosmtplib",
+                "-",
+                "-",
+                f"{raw.client_cpu * scale:.2f}",
+                f"{raw.client_cpu * scale:.2f}",
+                f"{raw.sink_cpu * scale:.2f}",
+                "-",
+            ]
+        )
     header = ["CPU seconds per 1,000 emails", "workers", "redis", "submitter/client", "ours", "smtp-sink", "whole machine"]
     return _table(header, rows)
 
@@ -114,8 +156,10 @@ def rss_lines(results: BenchResults) -> list[str]:
     for pid in sorted(first):
         if pid in last and first[pid]:
             change = 100.0 * (last[pid] - first[pid]) / first[pid]
-            lines.append(f"worker {pid}: VmRSS {_mb(first[pid])} MB at {marks[0]:,} emails → {_mb(last[pid])} MB at "
-                         f"{marks[-1]:,} ({change:+.1f}%)")
+            lines.append(
+                f"worker {pid}: VmRSS {_mb(first[pid])} MB at {marks[0]:,} emails → {_mb(last[pid])} MB at "
+                f"{marks[-1]:,} ({change:+.1f}%)"
+            )
     return lines
 
 

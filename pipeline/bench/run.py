@@ -31,7 +31,11 @@ class Plan:
 
 QUICK = Plan(raw_emails=5_000, burst_emails=4_000, paced_seconds=6, submit_events=20_000, drain=False)
 FULL = Plan(
-    raw_emails=30_000, burst_emails=20_000, paced_seconds=30, submit_events=100_000, drain=True,
+    raw_emails=30_000,
+    burst_emails=20_000,
+    paced_seconds=30,
+    submit_events=100_000,
+    drain=True,
     rss_checkpoints=(10_000, 100_000),
 )
 TINY = Plan(raw_emails=200, burst_emails=60, paced_seconds=1.5, submit_events=100, drain=True, rss_checkpoints=(20, 100))

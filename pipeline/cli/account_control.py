@@ -157,13 +157,28 @@ def status(
         console.print_json(json.dumps([asdict(r) for r in rows]))
         return
     zone = loaded.rate_limit.timezone
-    table = Table("account", "provider", "health", "sent today", "rate (effective / configured)", "throttles 1h", "next reset",
-                  title=f"accounts · day in {zone}")
+    table = Table(
+        "account",
+        "provider",
+        "health",
+        "sent today",
+        "rate (effective / configured)",
+        "throttles 1h",
+        "next reset",
+        title=f"accounts · day in {zone}",
+    )
     for r in rows:
         cap = f"{r.sent_today} / {r.daily_cap}" if r.daily_cap else f"{r.sent_today} / -"
         reset = _when(r.next_reset, zone, now)
-        table.add_row(r.name, r.provider, r.health, cap, f"{_rate(r.effective_rate)} / {_rate(r.configured_rate)}",
-                      str(r.throttles_last_hour), f"{reset} {r.blocked_by}".strip())
+        table.add_row(
+            r.name,
+            r.provider,
+            r.health,
+            cap,
+            f"{_rate(r.effective_rate)} / {_rate(r.configured_rate)}",
+            str(r.throttles_last_hour),
+            f"{reset} {r.blocked_by}".strip(),
+        )
     console.print(table)
 
 

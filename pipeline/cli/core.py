@@ -20,7 +20,9 @@ from pipeline.errors import ConfigError, MailpipeError
 console = Console()
 err = Console(stderr=True)
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help=f"config file (default ${CONFIG_ENV} or ./mailpipe.toml)")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help=f"config file (default ${CONFIG_ENV} or ./mailpipe.toml)")
+]
 STAGE_QUEUES = ("render", "route", "rate_limit", "send", "classify")
 
 
@@ -52,8 +54,12 @@ def worker(
     processes: Annotated[int, typer.Option("--processes", "-p")] = 2,
     threads: Annotated[
         int,
-        typer.Option("--threads", "-t", help="per process; a send batch holds one while its SMTP sessions run: "
-                     "raise it for slow providers (4 was fastest against a local server, see docs/performance.md)"),
+        typer.Option(
+            "--threads",
+            "-t",
+            help="per process; a send batch holds one while its SMTP sessions run: "
+            "raise it for slow providers (4 was fastest against a local server, see docs/performance.md)",
+        ),
     ] = 4,
     queues: Annotated[str, typer.Option("--queues", "-Q", help="comma list of stages, default all")] = "",
     metrics_port: Annotated[
@@ -61,7 +67,10 @@ def worker(
     ] = 0,
 ) -> None:
     """Run Dramatiq worker processes for the pipeline stages."""
+    from pipeline.cli.database import require_schema_or_exit
+
     loaded = load_or_exit(config)
+    require_schema_or_exit(loaded)
     env = dict(os.environ)
     if config:
         env[CONFIG_ENV] = str(config.resolve())
@@ -97,9 +106,12 @@ def submit(
     submitter = Submitter(loaded)
     accepted = duplicates = 0
     errors: list[str] = []
-    with stream, Progress(
-        TextColumn("submitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False
-    ) as progress:
+    with (
+        stream,
+        Progress(
+            TextColumn("submitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False
+        ) as progress,
+    ):
         task = progress.add_task("submit", total=total)
         chunk: list[str] = []
         line_numbers: list[int] = []
@@ -145,7 +157,9 @@ def log(
         err.print(f"no event {event_id!r} in tenant {tenant!r}")
         raise typer.Exit(1)
     if as_json:
-        console.print_json(json.dumps({"event_id": event_id, "state": status.state, "outcome": status.outcome, "history": status.history}))
+        console.print_json(
+            json.dumps({"event_id": event_id, "state": status.state, "outcome": status.outcome, "history": status.history})
+        )
         return
     console.print(f"[bold]{event_id}[/bold]  state={status.state}  outcome={status.outcome or '-'}")
     table = Table("time", "state", "stage", "account", "attempt", "detail")
@@ -154,7 +168,9 @@ def log(
         detail = entry.get("error") or " ".join(
             str(entry[k]) for k in ("code", "enhanced", "reply", "reason") if entry.get(k) not in (None, "")
         )
-        table.add_row(when, entry.get("state", ""), entry.get("stage", ""), entry.get("account", ""), str(entry.get("attempt", "")), detail)
+        table.add_row(
+            when, entry.get("state", ""), entry.get("stage", ""), entry.get("account", ""), str(entry.get("attempt", "")), detail
+        )
     console.print(table)
 
 

@@ -76,8 +76,11 @@ def providers(
             str(preset.max_recipients or ""),
         )
     console.print(table)
-    console.print("Region variants (name@region) apply when an account sets region; name+option when it sets "
-                  "that option to true. `mailpipe providers NAME` shows the notes.", highlight=False)
+    console.print(
+        "Region variants (name@region) apply when an account sets region; name+option when it sets "
+        "that option to true. `mailpipe providers NAME` shows the notes.",
+        highlight=False,
+    )
 
 
 def plugins(config: ConfigOption = None) -> None:

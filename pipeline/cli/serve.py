@@ -22,8 +22,11 @@ def serve(
     from pipeline.http.app import create_app
     from pipeline.observe.logs import configure_logging
 
+    from pipeline.cli.database import require_schema_or_exit
+
     loaded = load_or_exit(config)
     configure_logging()
+    require_schema_or_exit(loaded)
     try:
         app = create_app(loaded)
     except ConfigError as exc:

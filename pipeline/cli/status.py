@@ -59,8 +59,9 @@ class StatusView:
         return [queues, workers]
 
     def _accounts_table(self, now: float) -> Table:
-        table = Table("account", "provider", "health", "sent today / cap", "rate (effective / configured)", "throttles 1h",
-                      title="Accounts")
+        table = Table(
+            "account", "provider", "health", "sent today / cap", "rate (effective / configured)", "throttles 1h", title="Accounts"
+        )
         for a in snapshot.accounts(self.state, self.config, self.limits, now):
             cap = f"{a.sent_today} / {a.daily_cap}" if a.daily_cap else f"{a.sent_today} / -"
             rate = f"{a.effective_rate:g} / {a.configured_rate:g}/s" if a.configured_rate and a.effective_rate else "unlimited"
@@ -117,4 +118,3 @@ def status(
 
 def register(app: typer.Typer) -> None:
     app.command()(status)
-

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pipeline.config.inbox import ImapSettings, SharedInboxConfig
 from pipeline.config.serve import ServeConfig, TrackingConfig, WebhooksConfig
+from pipeline.db.settings import DatabaseConfig
 from pipeline.models import check_header_value, normalise_address
 from pipeline.plugin_host.presets import Limits, Security
 from pipeline.secrets import SecretRef
@@ -194,6 +195,12 @@ class PluginsConfig(_Section):
     paths: list[str] = Field(default_factory=list)
 
 
+class SecretsConfig(_Section):
+    """``[secrets]``: master keys wrapping tenants' data keys (by reference); the first encrypts, all decrypt."""
+
+    master_keys: list[SecretRef] = Field(default_factory=list)
+
+
 class Config(_Section):
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
@@ -211,6 +218,8 @@ class Config(_Section):
     serve: ServeConfig = Field(default_factory=ServeConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     base_dir: str = "."
 
     @property

@@ -27,6 +27,24 @@ class ServeConfig(BaseModel):
     tracking_domain: str | None = Field(default=None, pattern=HOSTNAME)
     max_batch: int = Field(default=1000, ge=1, le=100_000)
     max_body_bytes: int = Field(default=5_000_000, ge=1_000, le=100_000_000)
+    # Control plane (ARCHITECTURE §10): admin tokens manage tenants and keys; tenant hosts are untrusted.
+    admin_tokens: list[SecretRef] = Field(default_factory=list)
+    allow_hosts: list[str] = Field(default_factory=list)  # CIDR ranges tenants' SMTP/IMAP hosts may resolve into
+    allow_ports: list[int] = Field(default_factory=list)  # ports allowed besides SMTP 25/465/587/2525 and IMAP 143/993
+    verify_per_minute: int = Field(default=10, ge=1, le=10_000)  # connection checks per tenant per minute
+    trusted_ca_file: str | None = None  # extra CA for tenants' servers (a local relay with a private CA)
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"allow_hosts: {item!r} is not an address range (e.g. 127.0.0.1/32)") from None
+        return value
 
     @field_validator("unsubscribe_mailto")
     @classmethod

@@ -125,39 +125,79 @@ _Q = AccountSignal.QUOTA_EXHAUSTED
 
 # Decided first: these slow, pause or exhaust the *account*; they never count against the recipient.
 ACCOUNT_RULES: tuple[ReplyRule, ...] = (
-    ReplyRule(r"daily (?:user )?(?:message |sending |send )?(?:quota|limit)|sending (?:quota|limit) (?:exceeded|reached)|"
-              r"message quota exceeded|exceeded (?:the|your) (?:daily )?(?:sending|message|send) (?:limit|quota)|"
-              r"too many messages sent today|daily limit exceeded|user has exceeded (?:the )?(?:daily|hourly) sending|"
-              r"sending limits? (?:exceeded|reached)|quota of .{0,30} (?:emails|messages) (?:per|a) day",
-              codes=(421, 450, 451, 452, 454, 550, 552, 554), reason="rate_limited", signal=_Q),
-    ReplyRule(r"too many (?:[\w-]+ ){0,3}(?:connections|sessions)|connection (?:rate )?limit",
-              codes=(421, 450, 451, 454), reason="too_many_conn", signal=_T),
-    ReplyRule(r"throttl|rate (?:limit|exceeded)|maximum sending rate|too many|try again later|slow down|"
-              r"unusual rate|temporarily (?:deferred|rate limited)|\bts0[1-4]\b|\btss0\d\b|sending too fast",
-              codes=(421, 450, 451, 454, "4.7."), reason="rate_limited", signal=_T),
+    ReplyRule(
+        r"daily (?:user )?(?:message |sending |send )?(?:quota|limit)|sending (?:quota|limit) (?:exceeded|reached)|"
+        r"message quota exceeded|exceeded (?:the|your) (?:daily )?(?:sending|message|send) (?:limit|quota)|"
+        r"too many messages sent today|daily limit exceeded|user has exceeded (?:the )?(?:daily|hourly) sending|"
+        r"sending limits? (?:exceeded|reached)|quota of .{0,30} (?:emails|messages) (?:per|a) day",
+        codes=(421, 450, 451, 452, 454, 550, 552, 554),
+        reason="rate_limited",
+        signal=_Q,
+    ),
+    ReplyRule(
+        r"too many (?:[\w-]+ ){0,3}(?:connections|sessions)|connection (?:rate )?limit",
+        codes=(421, 450, 451, 454),
+        reason="too_many_conn",
+        signal=_T,
+    ),
+    ReplyRule(
+        r"throttl|rate (?:limit|exceeded)|maximum sending rate|too many|try again later|slow down|"
+        r"unusual rate|temporarily (?:deferred|rate limited)|\bts0[1-4]\b|\btss0\d\b|sending too fast",
+        codes=(421, 450, 451, 454, "4.7."),
+        reason="rate_limited",
+        signal=_T,
+    ),
     ReplyRule(r".", codes=(535,), reason="security_error", signal=_A),
-    ReplyRule(r"auth|login|credential|password|username", codes=(530, 534, 538, 454, "5.7.8", "5.7.9"),
-              reason="security_error", signal=_A),
-    ReplyRule(r"5\.7\.(?:0|8|9|11|14|57|139|3)\b.*auth|smtpclientauthentication is disabled|client was not authenticated|"
-              r"authentication (?:unsuccessful|required|failed)", codes=(530, 550, 554, 451),
-              reason="security_error", signal=_A),
+    ReplyRule(
+        r"auth|login|credential|password|username",
+        codes=(530, 534, 538, 454, "5.7.8", "5.7.9"),
+        reason="security_error",
+        signal=_A,
+    ),
+    ReplyRule(
+        r"5\.7\.(?:0|8|9|11|14|57|139|3)\b.*auth|smtpclientauthentication is disabled|client was not authenticated|"
+        r"authentication (?:unsuccessful|required|failed)",
+        codes=(530, 550, 554, 451),
+        reason="security_error",
+        signal=_A,
+    ),
 )
 
 # Recipient-level quirks not captured by codes alone.
 RECIPIENT_RULES: tuple[ReplyRule, ...] = (
     ReplyRule(r"unauthenticated|\bspf\b|\bdkim\b|\bdmarc\b|5\.7\.2[0-6]", codes=("5.7.", "4.7."), reason="auth_failure"),
     ReplyRule(r"sendasdenied|not (?:allowed|authori[sz]ed) to send (?:as|on behalf)", reason="rejected"),
-    ReplyRule(r"message (?:size|length) exceeds|message too (?:big|large)|size limit", codes=(552, 554, "5.3.4", "5.2.3"),
-              reason="mesg_too_big"),
+    ReplyRule(
+        r"message (?:size|length) exceeds|message too (?:big|large)|size limit",
+        codes=(552, 554, "5.3.4", "5.2.3"),
+        reason="mesg_too_big",
+    ),
 )
 
 # RFC 5321 basic codes: used when neither the enhanced code nor the text decided.
 BASIC_REASONS: dict[int, str] = {
-    421: "system_error", 450: "on_hold", 451: "system_error", 452: "system_full", 454: "system_error",
-    500: "syntax_error", 501: "syntax_error", 502: "syntax_error", 503: "syntax_error", 504: "syntax_error",
-    521: "not_accept", 530: "security_error", 534: "security_error", 535: "security_error",
-    538: "security_error", 550: "on_hold", 551: "has_moved", 552: "mailbox_full", 553: "rejected",
-    554: "on_hold", 555: "syntax_error", 556: "not_accept",
+    421: "system_error",
+    450: "on_hold",
+    451: "system_error",
+    452: "system_full",
+    454: "system_error",
+    500: "syntax_error",
+    501: "syntax_error",
+    502: "syntax_error",
+    503: "syntax_error",
+    504: "syntax_error",
+    521: "not_accept",
+    530: "security_error",
+    534: "security_error",
+    535: "security_error",
+    538: "security_error",
+    550: "on_hold",
+    551: "has_moved",
+    552: "mailbox_full",
+    553: "rejected",
+    554: "on_hold",
+    555: "syntax_error",
+    556: "not_accept",
 }
 
 # Transport errors: no reply at all → the recipient waits, the account may be at fault.
@@ -187,12 +227,17 @@ def classify_reply(reply: SendReply) -> Verdict:
     """The core classifier (the `trylast` fallback of `mailpipe_classify_reply`)."""
     if reply.error is not None:
         reason, signal = TRANSPORT[reply.error]
-        return Verdict(event=RecipientEvent.DEFERRED, reason=reason, text=reply.text, account_signal=signal,
-                       code=reply.code, enhanced=reply.enhanced)
+        return Verdict(
+            event=RecipientEvent.DEFERRED,
+            reason=reason,
+            text=reply.text,
+            account_signal=signal,
+            code=reply.code,
+            enhanced=reply.enhanced,
+        )
     if reply.code is None:
         return Verdict(event=RecipientEvent.DEFERRED, reason="undefined", text=reply.text)
     if 200 <= reply.code < 300:
-        return Verdict(event=RecipientEvent.SENT, reason="delivered", code=reply.code,
-                       enhanced=reply.enhanced, text=reply.text)
+        return Verdict(event=RecipientEvent.SENT, reason="delivered", code=reply.code, enhanced=reply.enhanced, text=reply.text)
     found = match_rules(ACCOUNT_RULES, reply) or match_rules(RECIPIENT_RULES, reply)
     return found or verdict_for(ReplyRule(r"."), reply)

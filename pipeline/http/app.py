@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from pipeline.config import Config
-from pipeline.http import click, health, ingest, unsubscribe, webhooks
+from pipeline.control.build import control_context
+from pipeline.http import click, control, health, ingest, unsubscribe, webhooks
 from pipeline.http.certificates import CertificateCache
 from pipeline.http.state import ServeState
 from pipeline.models import LeadEvent
@@ -34,6 +35,7 @@ def create_app(
     certificates: Callable[[str], bytes] | None = None,
     clock: Callable[[], float] = time.time,
     submitter_factory: Callable[[], Submitter] | None = None,
+    with_control: bool = True,
 ) -> FastAPI:
     """Build the app; raises ConfigError when a secret it needs cannot be resolved."""
     app = FastAPI(title=TITLE, version="1", description=DESCRIPTION, docs_url=None, redoc_url=None)
@@ -47,6 +49,9 @@ def create_app(
     )
     for module in (ingest, webhooks, unsubscribe, click, health):
         app.include_router(module.router)
+    for router in control.routers():
+        app.include_router(router)
+    app.state.control = control_context(config, client=app.state.serve.client) if with_control else None
     app.mount("/metrics", health.metrics_app(app.state.serve))
     app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]
     return app

@@ -14,12 +14,12 @@ import redis
 from pydantic import SecretStr
 
 from pipeline.config import Config
+from pipeline.config.serve import secret_refs
 from pipeline.errors import ConfigError
 from pipeline.feedback.apply import FeedbackApplier
 from pipeline.feedback.tokens import TokenSigner, signer_for
 from pipeline.http.certificates import CertificateCache
 from pipeline.http.replay import ReplayCache
-from pipeline.config.serve import secret_refs
 from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
 

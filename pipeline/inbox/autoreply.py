@@ -7,7 +7,11 @@ import re
 from pipeline.inbox.message import InboxMessage
 
 _AUTO_HEADERS = (
-    "x-autoreply", "x-autorespond", "x-autoresponder", "x-autoreply-from", "x-mail-autoreply",
+    "x-autoreply",
+    "x-autorespond",
+    "x-autoresponder",
+    "x-autoreply-from",
+    "x-mail-autoreply",
     "x-vacation",
 )
 _VACATION_SUBJECT = re.compile(

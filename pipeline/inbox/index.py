@@ -41,7 +41,7 @@ def message_ids_in(header_value: str) -> list[str]:
     """Every Message-ID in an In-Reply-To or References value, bounded."""
     found = [f"<{m.lower()}>" for m in _ANGLE_ID.findall(header_value[:20_000]) if "@" in m]
     if not found:
-        single = normalise_message_id(header_value[:MAX_ID_CHARS + 2])
+        single = normalise_message_id(header_value[: MAX_ID_CHARS + 2])
         found = [single] if single else []
     if len(found) > MAX_CANDIDATES:  # a long thread: its root and its latest replies matter
         half = MAX_CANDIDATES // 2

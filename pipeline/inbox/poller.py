@@ -18,13 +18,13 @@ import redis
 import structlog
 
 from pipeline.config import Config
+from pipeline.config.inbox import ImapSettings
 from pipeline.context import StageContext, build_context
 from pipeline.inbox.apply import apply_finding
 from pipeline.inbox.classify import classify_message
 from pipeline.inbox.cursor import CursorStore, message_digest
 from pipeline.inbox.index import MessageIndex
 from pipeline.inbox.session import ImapConfigError, ImapError, ImapSession
-from pipeline.config.inbox import ImapSettings
 
 log = structlog.get_logger("mailpipe.inbox")
 

@@ -19,8 +19,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from pipeline.errors import MailpipeError
 from pipeline.config.inbox import ImapSettings
+from pipeline.errors import MailpipeError
 from pipeline.plugin_host.presets import Security
 
 MAX_LINE_BYTES = 64_000

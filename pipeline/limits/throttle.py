@@ -78,8 +78,11 @@ def record_throttle(
     exhausted_until = next_reset(Window.DAY, now, timezone) if quota else 0.0
     script = client.register_script(_RECORD)
     script(
-        keys=[keys.account_state("default", account), throttle_log_key("default", account),
-              keys.rate_tat("default", account_scope(account))],
+        keys=[
+            keys.account_state("default", account),
+            throttle_log_key("default", account),
+            keys.rate_tat("default", account_scope(account)),
+        ],
         args=[now, hint, f"{now:.6f}:{uuid.uuid4().hex[:8]}", exhausted_until],
     )
     metrics.throttled(account)

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from pipeline.config import Config
 
 
-
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
@@ -89,11 +88,24 @@ def defined_metric_names() -> set[str]:
     """Every sample family name mailpipe can expose (instruments and scrape-time state)."""
     names = {name for name in STATE_METRICS}
     for metric in (
-        STAGE_IN, STAGE_OUT, STAGE_FAILURES, STAGE_IN_PROGRESS, STAGE_DURATION, STAGE_LAST_SUCCESS,
-        SEND_ATTEMPTS, SEND_FAILURES, SMTP_REPLIES, SEND_DURATION, SEND_RESULTS, ACCOUNT_SIGNALS,
-        BOUNCES, COMPLAINTS, DELIVERY_LATENCY, THROTTLES, LIMITER_WAIT,
+        STAGE_IN,
+        STAGE_OUT,
+        STAGE_FAILURES,
+        STAGE_IN_PROGRESS,
+        STAGE_DURATION,
+        STAGE_LAST_SUCCESS,
+        SEND_ATTEMPTS,
+        SEND_FAILURES,
+        SMTP_REPLIES,
+        SEND_DURATION,
+        SEND_RESULTS,
+        ACCOUNT_SIGNALS,
+        BOUNCES,
+        COMPLAINTS,
+        DELIVERY_LATENCY,
+        THROTTLES,
+        LIMITER_WAIT,
     ):
         for family in metric.describe():
             names.add(family.name + ("_total" if family.type == "counter" else ""))
     return names
-

@@ -92,10 +92,19 @@ def _canonical_lines(run: StageRun[Any], duration_ms: float, batch: int) -> None
     lines = []
     for event_id, account, attempt in run.items:
         outcome, fields = run.outcomes.get(event_id or "", ("done", {}))
-        lines.append({
-            "stage": run.stage, "event_id": event_id, "account": account, "attempt": attempt,
-            "outcome": outcome, "duration_ms": duration_ms, "batch": batch, **fields, "event": "stage_done",
-        })
+        lines.append(
+            {
+                "stage": run.stage,
+                "event_id": event_id,
+                "account": account,
+                "attempt": attempt,
+                "outcome": outcome,
+                "duration_ms": duration_ms,
+                "batch": batch,
+                **fields,
+                "event": "stage_done",
+            }
+        )
     if write_journey_lines(lines):
         return
     for line in lines:

@@ -93,7 +93,6 @@ def configure_logging(level: str | None = None, json: bool | None = None, stream
     logging.getLogger(JOURNEY_LOGGER).setLevel(journey_level())
 
 
-
 _json_handler: logging.StreamHandler[Any] | None = None
 
 
@@ -116,7 +115,11 @@ def write_journey_lines(lines: Iterable[MutableMapping[str, Any]]) -> bool:
     rendered = []
     for fields in lines:
         event_dict: MutableMapping[str, Any] = {
-            **context, **fields, "level": "info", "logger": JOURNEY_LOGGER, "timestamp": stamp
+            **context,
+            **fields,
+            "level": "info",
+            "logger": JOURNEY_LOGGER,
+            "timestamp": stamp,
         }
         rendered.append(jsonlib.dumps(redact_event(None, "info", event_dict), default=repr))
     if rendered:

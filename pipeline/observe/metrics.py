@@ -57,7 +57,9 @@ STAGE_IN_PROGRESS = Gauge(
     "mailpipe_stage_messages_in_progress", "Emails a stage is working on now.", ["stage"], multiprocess_mode="livesum"
 )
 STAGE_DURATION = Histogram(
-    "mailpipe_stage_batch_duration_seconds", "Time a stage took for one broker message (a batch of emails).", ["stage"],
+    "mailpipe_stage_batch_duration_seconds",
+    "Time a stage took for one broker message (a batch of emails).",
+    ["stage"],
     buckets=_DURATION_BUCKETS,
 )
 STAGE_LAST_SUCCESS = Gauge(
@@ -68,11 +70,14 @@ STAGE_LAST_SUCCESS = Gauge(
 SEND_ATTEMPTS = Counter("mailpipe_send_attempts_total", "SMTP transactions tried.", ["account", "provider"])
 SEND_FAILURES = Counter("mailpipe_send_failures_total", "SMTP transactions not answered 2xx.", ["account", "provider"])
 SMTP_REPLIES = Counter(
-    "mailpipe_smtp_replies_total", "SMTP transactions by reply class (2xx/4xx/5xx/transport).",
+    "mailpipe_smtp_replies_total",
+    "SMTP transactions by reply class (2xx/4xx/5xx/transport).",
     ["account", "provider", "reply_class"],
 )
 SEND_DURATION = Histogram(
-    "mailpipe_send_duration_seconds", "One SMTP transaction, waiting for a pooled session included.", ["account"],
+    "mailpipe_send_duration_seconds",
+    "One SMTP transaction, waiting for a pooled session included.",
+    ["account"],
     buckets=_DURATION_BUCKETS,
 )
 
@@ -81,13 +86,16 @@ SEND_RESULTS = Counter(
     "mailpipe_send_results_total", "Classified send results.", ["account", "provider", "result", "reason_class"]
 )
 ACCOUNT_SIGNALS = Counter(
-    "mailpipe_account_signals_total", "Account signals from replies (not the recipient's fault).",
+    "mailpipe_account_signals_total",
+    "Account signals from replies (not the recipient's fault).",
     ["account", "provider", "signal"],
 )
 BOUNCES = Counter("mailpipe_bounces_total", "Bounces by reason, hard or soft.", ["account", "provider", "reason", "kind"])
 COMPLAINTS = Counter("mailpipe_complaints_total", "Spam complaints (ARF feedback).", ["provider", "reason"])
 DELIVERY_LATENCY = Histogram(
-    "mailpipe_delivery_latency_seconds", "From first routing to the final outcome at classify.", ["outcome"],
+    "mailpipe_delivery_latency_seconds",
+    "From first routing to the final outcome at classify.",
+    ["outcome"],
     buckets=_LATENCY_BUCKETS,
 )
 

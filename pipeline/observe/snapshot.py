@@ -105,18 +105,13 @@ def queue_depths(client: redis.Redis, namespace: str, now: float | None = None) 
 def workers_seen(client: redis.Redis, namespace: str, heartbeat_timeout_ms: int, now: float | None = None) -> list[WorkerSeen]:
     now_ms = (now if now is not None else time.time()) * 1000
     rows: list[tuple[bytes, float]] = cast(Any, client.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True))
-    return [
-        WorkerSeen(member.decode(), score / 1000, now_ms - score < heartbeat_timeout_ms)
-        for member, score in rows
-    ]
+    return [WorkerSeen(member.decode(), score / 1000, now_ms - score < heartbeat_timeout_ms) for member, score in rows]
 
 
 def account_limits(config: Config) -> dict[str, Limits]:
     """Each account's limits with its provider preset applied (no secret is resolved)."""
     known = presets(get_plugin_manager(config))
-    return {
-        a.name: (known[a.provider].limits if a.provider in known else Limits()).merged(a.limits) for a in config.accounts
-    }
+    return {a.name: (known[a.provider].limits if a.provider in known else Limits()).merged(a.limits) for a in config.accounts}
 
 
 def accounts(client: redis.Redis, config: Config, limits: dict[str, Limits], now: float | None = None) -> list[AccountView]:
@@ -170,7 +165,10 @@ def totals(client: redis.Redis) -> Totals:
 
 
 def recent_outcomes(
-    client: redis.Redis, tenant: str = "default", window: float = RECENT_WINDOW, now: float | None = None,
+    client: redis.Redis,
+    tenant: str = "default",
+    window: float = RECENT_WINDOW,
+    now: float | None = None,
     max_entries: int = RECENT_MAX_ENTRIES,
 ) -> tuple[Counter[str], bool]:
     """States recorded on the tenant's events stream in the last `window` seconds; True if cut short."""

@@ -12,4 +12,3 @@ def mailpipe_classify_reply(account: AccountConfig | None, reply: SendReply) -> 
     from pipeline.feedback.replies import classify_reply
 
     return classify_reply(reply)
-

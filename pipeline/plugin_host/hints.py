@@ -112,51 +112,88 @@ def _security(account: AccountConfig) -> Security:
 
 
 GENERIC = (
-    hint("{host} does not resolve: check the host name for typos (and the region, if the provider has regions).",
-         steps=[Step.DNS]),
-    hint("Nothing accepts connections on {host}:{port}: check the port (587 = STARTTLS, 465 = implicit TLS, "
-         "2525 is a common alternative) and that no firewall between you and the server blocks it.",
-         steps=[Step.TCP], reply="refused"),
-    hint("The connection to {host}:{port} timed out: outbound SMTP ports are often blocked by hosting "
-         "providers and firewalls; try the provider's other port (587, 465 or 2525).",
-         steps=[Step.TCP], reply="timed out|timeout"),
-    hint("Port {port} answered in plain text, not TLS: it is a STARTTLS port. Set security = \"starttls\" "
-         "(usually port 587), or use the implicit-TLS port (usually 465) with security = \"tls\".",
-         steps=[Step.TLS], reply="wrong version number|record layer|unknown protocol|packet length too long",
-         when=lambda a: _security(a) == Security.TLS),
-    hint("The server's certificate is not trusted for {host}: connect with the name on its certificate "
-         "(not an IP address or an alias), or set ca_file for a private CA. verify_tls = false is for local "
-         "relays only.",
-         steps=[Step.TLS, Step.STARTTLS], reply="certificate|hostname mismatch|CERTIFICATE_VERIFY_FAILED"),
-    hint("No greeting from {host}:{port}: a server on an implicit-TLS port waits for the TLS handshake first. "
-         "Set security = \"tls\" (port 465 is implicit TLS), or use the provider's STARTTLS port (587).",
-         steps=[Step.BANNER], reply="timed out|timeout|no greeting",
-         when=lambda a: _security(a) != Security.TLS),
-    hint("The server on port {port} does not offer STARTTLS. Port 465 needs security = \"tls\"; a local relay "
-         "without TLS needs security = \"none\" (and allow_plaintext_auth = true to log in).",
-         steps=[Step.STARTTLS], reply="not offer|not supported"),
-    hint("The server requires TLS before login: set security = \"starttls\" (port 587) or \"tls\" (port 465).",
-         reply=r"\b530\b.*(starttls|tls)|must issue a starttls"),
-    hint("mailpipe does not send a password over an unencrypted connection: use security = \"starttls\" or "
-         "\"tls\", or set allow_plaintext_auth = true for a trusted local relay.",
-         steps=[Step.AUTH], reply="unencrypted"),
-    hint("Set both username and password: for Postmark both are the Server API Token; for Gmail, Outlook, "
-         "Yahoo and Zoho the username is the full mailbox address.",
-         steps=[Step.AUTH], reply="is not configured"),
-    hint("The server offers no login (AUTH) on this connection: many servers offer it only after STARTTLS; "
-         "check security, or drop username/password for a relay that authorises by IP address.",
-         steps=[Step.AUTH], reply="no AUTH|AUTH extension"),
-    hint("The server rejected the credentials: check the username (often the full email address, "
-         "currently {username}) and re-copy the password without spaces or line breaks. Accounts with "
-         "2-step verification usually need an app password.",
-         steps=[Step.AUTH], reply=r"\b535\b|\b5\.7\.8\b|authentication (failed|unsuccessful)|credentials"),
-    hint("The provider refuses {from_email} as sender: verify that address (or its domain) in the "
-         "provider's dashboard, or send from an address the login may use.",
-         steps=[Step.SEND],
-         reply=r"sender|from address|not (authori[sz]ed|allowed|verified|permitted)|5\.7\.1\b|\b553\b|send ?as"),
-    hint("The server is limiting the rate of this account: lower limits.per_second / per_day for it, "
-         "or ask the provider for a higher quota.",
-         reply=r"\b(421|451|454)\b.*(rate|throttl|too many|limit)|4\.7\.0.*try again"),
+    hint(
+        "{host} does not resolve: check the host name for typos (and the region, if the provider has regions).", steps=[Step.DNS]
+    ),
+    hint(
+        "Nothing accepts connections on {host}:{port}: check the port (587 = STARTTLS, 465 = implicit TLS, "
+        "2525 is a common alternative) and that no firewall between you and the server blocks it.",
+        steps=[Step.TCP],
+        reply="refused",
+    ),
+    hint(
+        "The connection to {host}:{port} timed out: outbound SMTP ports are often blocked by hosting "
+        "providers and firewalls; try the provider's other port (587, 465 or 2525).",
+        steps=[Step.TCP],
+        reply="timed out|timeout",
+    ),
+    hint(
+        'Port {port} answered in plain text, not TLS: it is a STARTTLS port. Set security = "starttls" '
+        '(usually port 587), or use the implicit-TLS port (usually 465) with security = "tls".',
+        steps=[Step.TLS],
+        reply="wrong version number|record layer|unknown protocol|packet length too long",
+        when=lambda a: _security(a) == Security.TLS,
+    ),
+    hint(
+        "The server's certificate is not trusted for {host}: connect with the name on its certificate "
+        "(not an IP address or an alias), or set ca_file for a private CA. verify_tls = false is for local "
+        "relays only.",
+        steps=[Step.TLS, Step.STARTTLS],
+        reply="certificate|hostname mismatch|CERTIFICATE_VERIFY_FAILED",
+    ),
+    hint(
+        "No greeting from {host}:{port}: a server on an implicit-TLS port waits for the TLS handshake first. "
+        'Set security = "tls" (port 465 is implicit TLS), or use the provider\'s STARTTLS port (587).',
+        steps=[Step.BANNER],
+        reply="timed out|timeout|no greeting",
+        when=lambda a: _security(a) != Security.TLS,
+    ),
+    hint(
+        'The server on port {port} does not offer STARTTLS. Port 465 needs security = "tls"; a local relay '
+        'without TLS needs security = "none" (and allow_plaintext_auth = true to log in).',
+        steps=[Step.STARTTLS],
+        reply="not offer|not supported",
+    ),
+    hint(
+        'The server requires TLS before login: set security = "starttls" (port 587) or "tls" (port 465).',
+        reply=r"\b530\b.*(starttls|tls)|must issue a starttls",
+    ),
+    hint(
+        'mailpipe does not send a password over an unencrypted connection: use security = "starttls" or '
+        '"tls", or set allow_plaintext_auth = true for a trusted local relay.',
+        steps=[Step.AUTH],
+        reply="unencrypted",
+    ),
+    hint(
+        "Set both username and password: for Postmark both are the Server API Token; for Gmail, Outlook, "
+        "Yahoo and Zoho the username is the full mailbox address.",
+        steps=[Step.AUTH],
+        reply="is not configured",
+    ),
+    hint(
+        "The server offers no login (AUTH) on this connection: many servers offer it only after STARTTLS; "
+        "check security, or drop username/password for a relay that authorises by IP address.",
+        steps=[Step.AUTH],
+        reply="no AUTH|AUTH extension",
+    ),
+    hint(
+        "The server rejected the credentials: check the username (often the full email address, "
+        "currently {username}) and re-copy the password without spaces or line breaks. Accounts with "
+        "2-step verification usually need an app password.",
+        steps=[Step.AUTH],
+        reply=r"\b535\b|\b5\.7\.8\b|authentication (failed|unsuccessful)|credentials",
+    ),
+    hint(
+        "The provider refuses {from_email} as sender: verify that address (or its domain) in the "
+        "provider's dashboard, or send from an address the login may use.",
+        steps=[Step.SEND],
+        reply=r"sender|from address|not (authori[sz]ed|allowed|verified|permitted)|5\.7\.1\b|\b553\b|send ?as",
+    ),
+    hint(
+        "The server is limiting the rate of this account: lower limits.per_second / per_day for it, "
+        "or ask the provider for a higher quota.",
+        reply=r"\b(421|451|454)\b.*(rate|throttl|too many|limit)|4\.7\.0.*try again",
+    ),
 )
 
 

@@ -231,9 +231,7 @@ def _import_drop_in(path: Path) -> ModuleType:
     name = path.stem if path.is_file() else path.name
     module_name = "mailpipe_dropin_" + re.sub(r"\W", "_", name)
     if path.is_dir():
-        spec = importlib.util.spec_from_file_location(
-            module_name, path / "__init__.py", submodule_search_locations=[str(path)]
-        )
+        spec = importlib.util.spec_from_file_location(module_name, path / "__init__.py", submodule_search_locations=[str(path)])
     else:
         spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:

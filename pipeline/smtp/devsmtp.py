@@ -13,7 +13,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -193,7 +193,7 @@ class DevSMTPServer:
         for controller in self._controllers.values():
             try:
                 controller.stop()
-            except Exception:  # noqa: BLE001 - stopping must not mask a test failure
+            except Exception:
                 pass
         self._controllers.clear()
 

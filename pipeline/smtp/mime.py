@@ -23,8 +23,21 @@ UTF8_POLICY = email.policy.SMTPUTF8.clone(max_line_length=78, raise_on_defect=Fa
 MAX_RAW_HEADER_LINE = 998
 _RESERVED = frozenset(
     h.lower()
-    for h in ("From", "To", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version", "Content-Type",
-              "Content-Transfer-Encoding", "Sender", "Return-Path", "Bcc", "Cc")
+    for h in (
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "Reply-To",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "Sender",
+        "Return-Path",
+        "Bcc",
+        "Cc",
+    )
 )
 
 
@@ -169,8 +182,12 @@ def build_fast(routed: RoutedMessage) -> bytes:
         (
             head,
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
-            f"--{boundary}\r\n".encode(), text_part, b"\r\n",
-            f"--{boundary}\r\n".encode(), html_part, b"\r\n",
+            f"--{boundary}\r\n".encode(),
+            text_part,
+            b"\r\n",
+            f"--{boundary}\r\n".encode(),
+            html_part,
+            b"\r\n",
             f"--{boundary}--\r\n".encode(),
         )
     )
@@ -202,4 +219,3 @@ def _build_with_email_package(routed: RoutedMessage, *, max_bytes: int, smtputf8
     if len(data) > max_bytes:
         raise MessageTooLarge(f"message is {len(data)} bytes, the cap is {max_bytes}")
     return data
-

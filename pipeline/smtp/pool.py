@@ -33,6 +33,8 @@ class Superseded(MailpipeError):
 
 class SmtpUtf8Unsupported(MailpipeError):
     """The address needs SMTPUTF8 (non-ASCII local part) and the server does not offer it."""
+
+
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 

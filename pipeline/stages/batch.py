@@ -56,7 +56,7 @@ def decode_all(stage: str, items: Iterable[str], decode: Callable[[str], T], ctx
             decoded.append(decode(raw))
         except INFRASTRUCTURE_ERRORS:
             raise
-        except Exception as exc:  # noqa: BLE001 - bad input is dead-lettered, never crashes the worker
+        except Exception as exc:
             poison(stage, raw, exc, ctx)
     return decoded
 
@@ -75,7 +75,7 @@ def run_batch(
         return handle(decoded, ctx)
     except INFRASTRUCTURE_ERRORS:
         raise
-    except Exception as exc:  # noqa: BLE001 - retry one by one to isolate the poisoned item
+    except Exception as exc:
         if len(decoded) == 1:
             poison(stage, _raw(decoded[0]), exc, ctx)
             return []
@@ -85,7 +85,7 @@ def run_batch(
             forwards.extend(handle([item], ctx))
         except INFRASTRUCTURE_ERRORS:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             poison(stage, _raw(item), exc, ctx)
     return forwards
 
@@ -104,7 +104,7 @@ async def run_batch_async(
         return await handle(decoded)
     except INFRASTRUCTURE_ERRORS:
         raise
-    except Exception as exc:  # noqa: BLE001 - retry one by one to isolate the poisoned item
+    except Exception as exc:
         if len(decoded) == 1:
             poison(stage, _raw(decoded[0]), exc, ctx)
             return []
@@ -114,7 +114,7 @@ async def run_batch_async(
             forwards.extend(await handle([item]))
         except INFRASTRUCTURE_ERRORS:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             poison(stage, _raw(item), exc, ctx)
     return forwards
 

@@ -88,9 +88,17 @@ def decide(result: SendResult, ctx: StageContext) -> Decision:
         )
         entry["next"] = "reroute"
         return Decision(verdict, transition("rerouted"), Forward("route", request.to_json()), effects=["paused"])
-    if signal in (AccountSignal.THROTTLED, AccountSignal.QUOTA_EXHAUSTED) and not too_old and routed.throttled < MAX_THROTTLE_RETRIES:
+    if (
+        signal in (AccountSignal.THROTTLED, AccountSignal.QUOTA_EXHAUSTED)
+        and not too_old
+        and routed.throttled < MAX_THROTTLE_RETRIES
+    ):
         delay = record_throttle(
-            ctx.redis, routed.account, verdict.retry_after, now=ctx.clock(), timezone=ctx.config.rate_limit.timezone,
+            ctx.redis,
+            routed.account,
+            verdict.retry_after,
+            now=ctx.clock(),
+            timezone=ctx.config.rate_limit.timezone,
             quota=signal == AccountSignal.QUOTA_EXHAUSTED,
         )
         again = routed.model_copy(update={"throttled": routed.throttled + 1})
@@ -129,12 +137,18 @@ def handle(results: list[SendResult], ctx: StageContext) -> list[Forward]:
             ctx.suppression.add(event.tenant, event.to, decision.verdict.reason, source="bounce")
         elif decision.soft_bounce and first_time:
             ctx.suppression.soft_bounce(
-                event.tenant, event.to, limit=suppression.soft_bounce_limit, window=suppression.soft_bounce_window, reason=decision.verdict.reason
+                event.tenant,
+                event.to,
+                limit=suppression.soft_bounce_limit,
+                window=suppression.soft_bounce_window,
+                reason=decision.verdict.reason,
             )
         if first_time and decision.transition.final:
             ctx.pm.hook.mailpipe_delivery_event(
                 event=DeliveryEvent(
-                    event=decision.verdict.event if decision.verdict.event in (RecipientEvent.SENT, RecipientEvent.BOUNCED) else RecipientEvent(decision.transition.state),
+                    event=decision.verdict.event
+                    if decision.verdict.event in (RecipientEvent.SENT, RecipientEvent.BOUNCED)
+                    else RecipientEvent(decision.transition.state),
                     tenant=event.tenant,
                     event_id=event.event_id,
                     message_id=result.routed.message.message_id,

@@ -65,7 +65,9 @@ def handle(events: list[LeadEvent], ctx: StageContext) -> list[Forward]:
         try:
             message = render(event, ctx)
         except RenderError as exc:
-            rejected.append(Transition(event.tenant, event.event_id, RecipientEvent.REJECTED, {"stage": "render", "error": str(exc)}))
+            rejected.append(
+                Transition(event.tenant, event.event_id, RecipientEvent.REJECTED, {"stage": "render", "error": str(exc)})
+            )
             ctx.status.dead_letter(event.tenant, event.event_id, "render", str(exc), event.to_json())
             continue
         delay = max(0.0, event.send_at.timestamp() - ctx.clock()) if event.send_at else 0.0

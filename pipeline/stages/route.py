@@ -96,7 +96,12 @@ def handle(requests: list[RouteRequest], ctx: StageContext) -> list[Forward]:
             decision = route(request, ctx, suppressed=reason, paused=paused, usage=usage, assigned=assigned)
             if decision.suppressed_reason:
                 transitions.append(
-                    Transition(tenant, event.event_id, RecipientEvent.SUPPRESSED, {"stage": "route", "reason": decision.suppressed_reason, "route": _route_label(ctx, request)})
+                    Transition(
+                        tenant,
+                        event.event_id,
+                        RecipientEvent.SUPPRESSED,
+                        {"stage": "route", "reason": decision.suppressed_reason, "route": _route_label(ctx, request)},
+                    )
                 )
             elif decision.routed:
                 forwards.append(Forward("rate_limit", decision.routed.to_json()))

@@ -31,9 +31,21 @@ class LocalRedis:
             raise MailpipeError("redis-server not found: install it (apt-get install redis-server) or set [broker] url")
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
-            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-            "--save", "", "--daemonize", "no", "--loglevel", "warning",
-            "--logfile", str(self.directory / "redis.log"),
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            str(self.directory / "redis.log"),
         ]
         if self.appendonly:
             args += ["--appendonly", "yes", "--appendfsync", "everysec"]

@@ -130,7 +130,16 @@ class StatusStore:
                     keys.pending(t.tenant),
                     keys.outcome_counts(t.tenant),
                 ],
-                args=[t.event_id, t.tenant, t.state, int(t.final), now, json.dumps(entry, default=str), STREAM_MAXLEN, HISTORY_MAX],
+                args=[
+                    t.event_id,
+                    t.tenant,
+                    t.state,
+                    int(t.final),
+                    now,
+                    json.dumps(entry, default=str),
+                    STREAM_MAXLEN,
+                    HISTORY_MAX,
+                ],
             )
         return [r == 1 for r in pipe.execute()]
 

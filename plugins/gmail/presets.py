@@ -8,7 +8,7 @@ _NOTES = (
     "Turn on 2-Step Verification and create an App Password (Google Account → Security → App passwords); "
     "the normal password is refused.",
     "username is the full Gmail or Workspace address.",
-    "Gmail sends only as the login or a verified \"Send mail as\" alias: list aliases in options.aliases; "
+    'Gmail sends only as the login or a verified "Send mail as" alias: list aliases in options.aliases; '
     "any other From becomes the login, the original kept as Reply-To.",
     "options.workspace = true selects Google Workspace limits.",
     "Port 587 uses STARTTLS; 465 is implicit TLS.",

@@ -7,7 +7,7 @@ NAME = "mailgun"
 _NOTES = (
     "Username and password are the sending domain's SMTP credentials (e.g. postmaster@mg.example.com), "
     "not the API key and not your Mailgun login.",
-    "A domain created in the EU region needs region = \"eu\" (smtp.eu.mailgun.org).",
+    'A domain created in the EU region needs region = "eu" (smtp.eu.mailgun.org).',
     "Sandbox domains deliver only to authorised recipients.",
     "Ports 587, 25 and 2525 use STARTTLS; 465 is implicit TLS.",
     "Webhook events carry event_id and tenant in user-variables, from the X-Mailgun-Variables header.",

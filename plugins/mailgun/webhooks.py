@@ -20,7 +20,6 @@ from pipeline.feedback.webhooks import (
     equal,
     numeric,
 )
-
 from pipeline.models import DeliveryEvent, RecipientEvent
 
 from .presets import NAME

@@ -24,7 +24,6 @@ from pipeline.feedback.webhooks import (
     classify_failure,
     equal,
 )
-
 from pipeline.models import DeliveryEvent, RecipientEvent
 
 from .presets import NAME

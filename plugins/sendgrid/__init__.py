@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.feedback.webhooks import WebhookSettings
-
 from pipeline.config import AccountConfig
+from pipeline.feedback.webhooks import WebhookSettings
 from pipeline.models import DeliveryEvent, RoutedMessage, SendReply, Verdict
 from pipeline.plugin_host.hints import matching
 from pipeline.plugin_host.hookspecs import hookimpl

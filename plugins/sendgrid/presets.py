@@ -19,7 +19,7 @@ PRESETS = (
         limits=Limits(per_second=10),
         max_recipients=1000,  # SendGrid SMTP API: up to 1,000 recipients per message
         notes=(
-            "Username is the literal string \"apikey\"; the password is an API key with Mail Send permission.",
+            'Username is the literal string "apikey"; the password is an API key with Mail Send permission.',
             "Verify the sender first: Single Sender Verification or Domain Authentication.",
             "Ports 587, 25 and 2525 use STARTTLS; 465 is implicit TLS.",
             "Webhook events carry event_id and tenant from the X-SMTPAPI unique_args mailpipe adds.",

@@ -18,8 +18,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
-from pipeline.feedback.webhooks import WebhookPayloadError, WebhookRejected, WebhookSettings, classify_failure, numeric
 
+from pipeline.feedback.webhooks import WebhookPayloadError, WebhookRejected, WebhookSettings, classify_failure, numeric
 from pipeline.models import DeliveryEvent, RecipientEvent
 
 from .presets import NAME

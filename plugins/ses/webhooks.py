@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
 from pipeline.feedback.webhooks import (
     WebhookNotConfigured,
     WebhookPayloadError,
@@ -30,7 +31,6 @@ from pipeline.feedback.webhooks import (
     WebhookSettings,
     classify_failure,
 )
-
 from pipeline.models import DeliveryEvent, RecipientEvent
 
 from .presets import NAME

@@ -21,6 +21,8 @@ def hints_for(account: AccountConfig, error: str) -> list[str]:
     known = _known_provider(account)
     if known is None:
         return []
-    row = Hint(f"{{host}} is {known}'s server: set provider = \"{known}\" to get its settings, limits and "
-               "troubleshooting (`mailpipe providers " + known + "`).")
+    row = Hint(
+        f'{{host}} is {known}\'s server: set provider = "{known}" to get its settings, limits and '
+        "troubleshooting (`mailpipe providers " + known + "`)."
+    )
     return matching([row], account, error)

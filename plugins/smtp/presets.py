@@ -13,8 +13,8 @@ PRESETS = (
         # No published limit for an arbitrary server: a conservative default the account overrides.
         limits=Limits(per_second=5),
         notes=(
-            "Set host, port and security for your server; port 465 means implicit TLS (security = \"tls\").",
-            "A local relay without TLS: security = \"none\", plus allow_plaintext_auth = true to log in.",
+            'Set host, port and security for your server; port 465 means implicit TLS (security = "tls").',
+            'A local relay without TLS: security = "none", plus allow_plaintext_auth = true to log in.',
         ),
     ),
 )

@@ -20,7 +20,7 @@ PRESETS = (
             "Create an app password (Yahoo Account Security → Generate app password); the normal password is refused.",
             "username is the full Yahoo address.",
             "From must be the Yahoo address (or an alias listed in options.aliases).",
-            "Port 465 is implicit TLS (security = \"tls\"); 587 with STARTTLS also works.",
+            'Port 465 is implicit TLS (security = "tls"); 587 with STARTTLS also works.',
         ),
     ),
 )

@@ -17,7 +17,7 @@ REGIONS = {
 }
 
 _NOTES = (
-    "Use the host of your data centre: region = \"eu\", \"in\", \"au\", \"jp\", \"ca\", \"sa\" or \"cn\" "
+    'Use the host of your data centre: region = "eu", "in", "au", "jp", "ca", "sa" or "cn" '
     "(default: US, smtp.zoho.com); a wrong data centre fails like a wrong password.",
     "Paid organisation accounts may use smtppro.zoho.<domain>: set host to override.",
     "username is the full address; with two-factor authentication use an application-specific password.",

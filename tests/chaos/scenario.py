@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import redis
-from pipeline.runtime.sweeper import redriven_count
 
+from pipeline.runtime.sweeper import redriven_count
 from pipeline.state import keys
 
 REPORT_ENV = "MAILPIPE_CHAOS_REPORT"  # a file to append each scenario's figures to (JSON lines)

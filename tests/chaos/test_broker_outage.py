@@ -11,8 +11,8 @@ import pytest
 import redis
 from dramatiq.errors import ConnectionClosed
 from eventually import eventually
-from pipeline.runtime.broker import ResilientRedisBroker
 
+from pipeline.runtime.broker import ResilientRedisBroker
 from pipeline.state.localredis import LocalRedis
 
 pytestmark = pytest.mark.chaos

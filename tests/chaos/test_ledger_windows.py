@@ -26,8 +26,14 @@ LEASE = 0.3
 def routed(event_id: str) -> RoutedMessage:
     event = LeadEvent.model_validate({"event_id": event_id, "to": "lead@receiver.example", "subject": "s", "text": "t"})
     message = RenderedMessage(event=event, subject="Subject", text="Body\n", message_id=f"<{event_id}@sender.example>")
-    return RoutedMessage(message=message, account="alpha", route="default", from_addr="alpha@sender.example",
-                         envelope_from="alpha@sender.example", first_attempt_at=time.time())
+    return RoutedMessage(
+        message=message,
+        account="alpha",
+        route="default",
+        from_addr="alpha@sender.example",
+        envelope_from="alpha@sender.example",
+        first_attempt_at=time.time(),
+    )
 
 
 def run(ctx: StageContext, policy: str, scenario: Callable[[SendRuntime, SendLedger], Awaitable[Any]]) -> Any:

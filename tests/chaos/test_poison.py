@@ -9,13 +9,13 @@ from pathlib import Path
 import dramatiq
 import pytest
 import redis
-from pipeline.runtime.broker import make_broker
-from pipeline.runtime.enqueue import Enqueuer
-from pipeline.runtime.processes import WorkerProcess
 from scenario import Figures, chaos_config, lead
 from testbed import SMTP_USERS, account_toml
 
 from pipeline.config import load_config
+from pipeline.runtime.broker import make_broker
+from pipeline.runtime.enqueue import Enqueuer
+from pipeline.runtime.processes import WorkerProcess
 from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
@@ -23,7 +23,7 @@ from pipeline.submit import Submitter
 pytestmark = pytest.mark.chaos
 
 GOOD = 300
-EXPLODING_PLUGIN = '''
+EXPLODING_PLUGIN = """
 from pipeline.plugin_host.hookspecs import hookimpl
 
 
@@ -31,11 +31,15 @@ from pipeline.plugin_host.hookspecs import hookimpl
 def mailpipe_prepare_message(account, message):
     if message.message.event.to.startswith("explode"):
         raise RuntimeError("plugin exploded on purpose")
-'''
+"""
 
 
 def test_a_raising_template_a_raising_plugin_and_garbage_messages_are_dead_lettered_while_the_rest_flows(
-    tmp_path: Path, redis_url: str, redis_client: redis.Redis, smtp_server: DevSMTPServer, tls_files: TLSFiles,
+    tmp_path: Path,
+    redis_url: str,
+    redis_client: redis.Redis,
+    smtp_server: DevSMTPServer,
+    tls_files: TLSFiles,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for user, password in SMTP_USERS.items():

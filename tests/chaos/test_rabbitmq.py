@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from pipeline.runtime.processes import WorkerProcess
 from scenario import Figures, chaos_config, lead
 from testbed import SMTP_USERS, account_toml
 
 from pipeline.config import load_config
+from pipeline.runtime.processes import WorkerProcess
 from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
@@ -52,14 +52,23 @@ def amqp_vhost() -> Iterator[str]:
 
 
 def test_events_flow_through_rabbitmq_and_a_killed_workers_messages_are_redelivered(
-    tmp_path: Path, amqp_vhost: str, redis_url: str, redis_client: redis.Redis, smtp_server: DevSMTPServer,
-    tls_files: TLSFiles, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    amqp_vhost: str,
+    redis_url: str,
+    redis_client: redis.Redis,
+    smtp_server: DevSMTPServer,
+    tls_files: TLSFiles,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for user, password in SMTP_USERS.items():
         monkeypatch.setenv(f"TEST_PW_{user.upper()}", password)
     accounts = account_toml("alpha", smtp_server.ports["starttls"], tls_files.ca_file, per_second=60)
-    path = chaos_config(tmp_path / "mailpipe.toml", f"amqp://guest:guest@{AMQP[0]}:{AMQP[1]}/{amqp_vhost}", accounts,
-                        extra=f'\n[redis]\nurl = "{redis_url}"\n')
+    path = chaos_config(
+        tmp_path / "mailpipe.toml",
+        f"amqp://guest:guest@{AMQP[0]}:{AMQP[1]}/{amqp_vhost}",
+        accounts,
+        extra=f'\n[redis]\nurl = "{redis_url}"\n',
+    )
     config = load_config(path)
     assert config.broker.kind == "rabbitmq"
     figures = Figures("rabbitmq", EVENTS)

@@ -21,8 +21,22 @@ def test_the_shipped_redis_conf_enables_aof_everysec_and_never_evicts(tmp_path: 
     if binary is None:
         pytest.skip("redis-server is not installed")
     port = free_port()
-    process = subprocess.Popen([binary, str(CONF), "--port", str(port), "--dir", str(tmp_path), "--bind", "127.0.0.1",
-                                "--logfile", str(tmp_path / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            binary,
+            str(CONF),
+            "--port",
+            str(port),
+            "--dir",
+            str(tmp_path),
+            "--bind",
+            "127.0.0.1",
+            "--logfile",
+            str(tmp_path / "redis.log"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     client = redis.Redis(port=port, decode_responses=True)
     try:
         deadline = time.monotonic() + 10

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from pipeline.runtime.processes import WorkerProcess
 from scenario import Figures, chaos_config, lead
 from testbed import SMTP_USERS, account_toml
 
 from pipeline.config import load_config
+from pipeline.runtime.processes import WorkerProcess
 from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.state.localredis import LocalRedis
 from pipeline.state.status import StatusStore
@@ -30,8 +30,10 @@ def test_a_redis_restart_mid_run_loses_nothing_and_sends_nothing_twice(
         monkeypatch.setenv(f"TEST_PW_{user.upper()}", password)
     port = smtp_server.ports["starttls"]
     accounts = "".join(account_toml(name, port, tls_files.ca_file, per_second=70) for name in SMTP_USERS)
-    routes = "".join(f'\n[[routes]]\nmatch = {{ list = "{lst}" }}\naccounts = ["{acc}"]\n'
-                     for lst, acc in (("one", "alpha"), ("two", "beta"), ("three", "gamma")))
+    routes = "".join(
+        f'\n[[routes]]\nmatch = {{ list = "{lst}" }}\naccounts = ["{acc}"]\n'
+        for lst, acc in (("one", "alpha"), ("two", "beta"), ("three", "gamma"))
+    )
     path = chaos_config(tmp_path / "mailpipe.toml", aof_redis.url, accounts, routes=routes)
     client = redis.Redis.from_url(aof_redis.url)
     assert client.config_get("appendfsync") == {"appendfsync": "everysec"}

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import redis
 from faultsmtp import Fault, FaultSMTPServer
-from pipeline.runtime.processes import WorkerProcess
 from scenario import Figures, chaos_config
 
 from pipeline.config import ResolvedAccount, load_config
 from pipeline.models import TransportError
 from pipeline.plugin_host.presets import Limits, Security
+from pipeline.runtime.processes import WorkerProcess
 from pipeline.smtp.devsmtp import TLSFiles
 from pipeline.smtp.pool import AccountPool
 from pipeline.state.status import StatusStore
@@ -60,10 +60,21 @@ def fault_servers(tls_files: TLSFiles) -> Iterator[Callable[..., FaultSMTPServer
 
 def account(server: FaultSMTPServer, tls_files: TLSFiles) -> ResolvedAccount:
     return ResolvedAccount(
-        name="faulty", provider="smtp", host="127.0.0.1", port=server.port,
+        name="faulty",
+        provider="smtp",
+        host="127.0.0.1",
+        port=server.port,
         security=Security.TLS if server.fault == Fault.TLS_FAIL else Security.NONE,
-        username=None, password=None, limits=Limits(), pool_size=2, timeout=TIMEOUT, allow_plaintext_auth=False,
-        verify_tls=True, ca_file=tls_files.ca_file, local_hostname="test.localhost", max_message_bytes=1_000_000,
+        username=None,
+        password=None,
+        limits=Limits(),
+        pool_size=2,
+        timeout=TIMEOUT,
+        allow_plaintext_auth=False,
+        verify_tls=True,
+        ca_file=tls_files.ca_file,
+        local_hostname="test.localhost",
+        max_message_bytes=1_000_000,
     )
 
 
@@ -103,7 +114,7 @@ name = "{fault.value}"
 host = "127.0.0.1"
 port = {server.port}
 security = "{security}"
-from_email = "{fault.value.replace('_', '-')}@sender.example"
+from_email = "{fault.value.replace("_", "-")}@sender.example"
 ca_file = "{tls_files.ca_file}"
 local_hostname = "test.localhost"
 timeout = {TIMEOUT}
@@ -120,18 +131,32 @@ def test_every_fault_ends_final_with_the_right_outcome_and_retries_are_spaced_by
     always = fault_servers(Fault.DROP_RCPT, faulty=None)
     healthy = fault_servers(Fault.NONE)
     servers = {**transient}
-    accounts = fault_accounts(servers, tls_files) + fault_accounts({Fault.DROP_RCPT: always}, tls_files).replace(
-        'name = "drop_rcpt"', 'name = "always_drop_rcpt"') + fault_accounts({Fault.NONE: healthy}, tls_files)
-    routes = "".join(f'\n[[routes]]\nmatch = {{ list = "{name}" }}\naccounts = ["{name}"]\n'
-                     for name in [*(f.value for f in EXPECTED), "always_drop_rcpt"])
+    accounts = (
+        fault_accounts(servers, tls_files)
+        + fault_accounts({Fault.DROP_RCPT: always}, tls_files).replace('name = "drop_rcpt"', 'name = "always_drop_rcpt"')
+        + fault_accounts({Fault.NONE: healthy}, tls_files)
+    )
+    routes = "".join(
+        f'\n[[routes]]\nmatch = {{ list = "{name}" }}\naccounts = ["{name}"]\n'
+        for name in [*(f.value for f in EXPECTED), "always_drop_rcpt"]
+    )
     path = chaos_config(tmp_path / "mailpipe.toml", redis_url, accounts, routes=routes, default="none")
     config = load_config(path)
     events = []
     for fault in EXPECTED:
-        events += [{"event_id": f"{fault.value}-{n}", "to": f"{fault.value}{n}@receiver.example", "list": fault.value,
-                    "subject": "s", "text": "t"} for n in range(3)]
-    events.append({"event_id": "always", "to": "always@receiver.example", "list": "always_drop_rcpt",
-                   "subject": "s", "text": "t"})
+        events += [
+            {
+                "event_id": f"{fault.value}-{n}",
+                "to": f"{fault.value}{n}@receiver.example",
+                "list": fault.value,
+                "subject": "s",
+                "text": "t",
+            }
+            for n in range(3)
+        ]
+    events.append(
+        {"event_id": "always", "to": "always@receiver.example", "list": "always_drop_rcpt", "subject": "s", "text": "t"}
+    )
     figures = Figures("smtp_faults", len(events))
     started = time.monotonic()
     worker = WorkerProcess(path, processes=1, threads=8, log_path=tmp_path / "worker.log").start()

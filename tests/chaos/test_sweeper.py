@@ -8,11 +8,11 @@ import time
 import pytest
 import redis
 from dramatiq.brokers.stub import StubBroker
-from pipeline.runtime.enqueue import Enqueuer
-from pipeline.runtime.sweeper import identity, progress_of, redriven_count, sweep
 
 from pipeline.context import StageContext
 from pipeline.models import LeadEvent, RenderedMessage, RouteRequest
+from pipeline.runtime.enqueue import Enqueuer
+from pipeline.runtime.sweeper import identity, progress_of, redriven_count, sweep
 from pipeline.stages.batch import Forward
 from pipeline.state import keys
 from pipeline.state.status import StatusStore, Transition
@@ -97,8 +97,15 @@ def rendered(event_id: str) -> RenderedMessage:
 @pytest.mark.parametrize("event_id", ["plain", 'with "quotes" and \\ backslash', "ünïcode ✉", "data-first"])
 def test_the_identity_of_any_stage_item_is_its_lead_event(event_id: str) -> None:
     lead = LeadEvent.model_validate(
-        {"event_id": event_id, "tenant": "t-1", "to": "a@b.example", "subject": "s", "text": "t",
-         "data": {"event_id": "decoy", "tenant": "decoy"}, "metadata": {"event_id": "decoy"}}
+        {
+            "event_id": event_id,
+            "tenant": "t-1",
+            "to": "a@b.example",
+            "subject": "s",
+            "text": "t",
+            "data": {"event_id": "decoy", "tenant": "decoy"},
+            "metadata": {"event_id": "decoy"},
+        }
     )
     message = RenderedMessage(event=lead, subject="s", text="t", message_id="<m@x>")
     for item in (lead.to_json(), RouteRequest(message=message).to_json()):

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from pipeline.runtime.processes import WorkerProcess
 from scenario import Figures, chaos_config, lead
 from testbed import SMTP_USERS, account_toml
 
 from pipeline.config import load_config
+from pipeline.runtime.processes import WorkerProcess
 from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
@@ -42,7 +42,11 @@ def worker(path: Path, log_dir: Path, n: int) -> WorkerProcess:
 
 
 def test_sigkilling_random_workers_loses_nothing_and_sends_nothing_twice(
-    tmp_path: Path, redis_url: str, redis_client: redis.Redis, smtp_server: DevSMTPServer, tls_files: TLSFiles,
+    tmp_path: Path,
+    redis_url: str,
+    redis_client: redis.Redis,
+    smtp_server: DevSMTPServer,
+    tls_files: TLSFiles,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for user, password in SMTP_USERS.items():

@@ -34,9 +34,27 @@ account = "main"
 PATH = Path("/etc/mailpipe/mailpipe.toml")
 LINES = VALID.strip().splitlines()
 FRAGMENTS = st.sampled_from(
-    ['name = "x y"', "port = 99999", 'security = "ssl"', "[[accounts]]", "[nope]", 'from_email = "not-an-address"',
-     'accounts = ["ghost"]', "per_second = -1", 'url = "amqp://h/"', "timeout = 0", "stalled_after = 0", "= broken",
-     'from_name = "a\\r\\nBcc: x@y"', "[default]", 'strategy = "random"', "\x00", '"""', "[[routes]]", "interval = 1e999"]
+    [
+        'name = "x y"',
+        "port = 99999",
+        'security = "ssl"',
+        "[[accounts]]",
+        "[nope]",
+        'from_email = "not-an-address"',
+        'accounts = ["ghost"]',
+        "per_second = -1",
+        'url = "amqp://h/"',
+        "timeout = 0",
+        "stalled_after = 0",
+        "= broken",
+        'from_name = "a\\r\\nBcc: x@y"',
+        "[default]",
+        'strategy = "random"',
+        "\x00",
+        '"""',
+        "[[routes]]",
+        "interval = 1e999",
+    ]
 )
 
 

@@ -78,8 +78,12 @@ def test_an_oversized_event_is_refused_before_it_is_parsed() -> None:
 
 
 def test_oversized_fields_and_data_are_refused_by_name() -> None:
-    for field, value, word in (("data", {"k": "v" * 70_000}, "data"), ("html", "h" * 600_000, "html"),
-                               ("tags", ["t"] * 51, "tags"), ("to_name", "n" * 1000, "to_name")):
+    for field, value, word in (
+        ("data", {"k": "v" * 70_000}, "data"),
+        ("html", "h" * 600_000, "html"),
+        ("tags", ["t"] * 51, "tags"),
+        ("to_name", "n" * 1000, "to_name"),
+    ):
         raw = {"event_id": "x", "to": "a@b.example", "subject": "s", "text": "t", field: value}
         try:
             parse_event(raw)

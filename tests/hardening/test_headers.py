@@ -18,14 +18,40 @@ WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzéü", min_size=1, max_size=1
 WORDY = st.lists(WORD, min_size=1, max_size=120).map(" ".join)
 
 
-def routed(subject: str = "s", to_name: str | None = None, headers: dict[str, str] | None = None, from_name: str | None = None,
-           to: str = "lead@receiver.example") -> RoutedMessage:
-    event = LeadEvent.model_construct(event_id="h", tenant="default", to=to, to_name=to_name, subject="s", text="t",
-                                      data={}, tags=[], metadata={}, v=1, campaign=None, list_name=None, template=None,
-                                      html=None, send_at=None)
+def routed(
+    subject: str = "s",
+    to_name: str | None = None,
+    headers: dict[str, str] | None = None,
+    from_name: str | None = None,
+    to: str = "lead@receiver.example",
+) -> RoutedMessage:
+    event = LeadEvent.model_construct(
+        event_id="h",
+        tenant="default",
+        to=to,
+        to_name=to_name,
+        subject="s",
+        text="t",
+        data={},
+        tags=[],
+        metadata={},
+        v=1,
+        campaign=None,
+        list_name=None,
+        template=None,
+        html=None,
+        send_at=None,
+    )
     message = RenderedMessage(event=event, subject=subject, text="body\n", headers=headers or {}, message_id="<id@x.example>")
-    return RoutedMessage(message=message, account="a", route="default", from_addr="from@sender.example", from_name=from_name,
-                         envelope_from="from@sender.example", first_attempt_at=time.time())
+    return RoutedMessage(
+        message=message,
+        account="a",
+        route="default",
+        from_addr="from@sender.example",
+        from_name=from_name,
+        envelope_from="from@sender.example",
+        first_attempt_at=time.time(),
+    )
 
 
 def header_block(data: bytes) -> bytes:

@@ -51,8 +51,14 @@ account = "plain"
 def routed(to: str, event_id: str) -> RoutedMessage:
     event = LeadEvent.model_validate({"event_id": event_id, "to": to, "to_name": "Zoë", "subject": "s", "text": "t"})
     message = RenderedMessage(event=event, subject="Grüße", text="body\n", message_id=f"<{event_id}@sender.example>")
-    return RoutedMessage(message=message, account="plain", route="default", from_addr="from@sender.example",
-                         envelope_from="from@sender.example", first_attempt_at=time.time())
+    return RoutedMessage(
+        message=message,
+        account="plain",
+        route="default",
+        from_addr="from@sender.example",
+        envelope_from="from@sender.example",
+        first_attempt_at=time.time(),
+    )
 
 
 def run_send(runtime: SendRuntime, message: RoutedMessage):  # type: ignore[no-untyped-def]
@@ -91,8 +97,16 @@ def test_a_non_ascii_local_part_is_rejected_clearly_when_the_server_lacks_smtput
     assert b"SMTPUTF8" in redis_client.hget("mailpipe:default:deadletter", "noutf8")
 
 
-BAD_ADDRESSES = ["a@-bad-.example", "a@b..example", "a b@example.com", "@example.com", "a@", "a@xn--zz.example",
-                 "a@" + "x" * 300 + ".example", "a@example.com\r\nRCPT TO:<v@x.example>"]
+BAD_ADDRESSES = [
+    "a@-bad-.example",
+    "a@b..example",
+    "a b@example.com",
+    "@example.com",
+    "a@",
+    "a@xn--zz.example",
+    "a@" + "x" * 300 + ".example",
+    "a@example.com\r\nRCPT TO:<v@x.example>",
+]
 
 
 @pytest.mark.parametrize("address", BAD_ADDRESSES)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from pipeline.runtime.processes import WorkerProcess
 from testbed import SMTP_USERS, account_toml
 
 from pipeline.config import load_config
 from pipeline.context import build_context
+from pipeline.runtime.processes import WorkerProcess
 from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.state.status import StatusStore
 from pipeline.submit import Submitter
@@ -39,7 +39,11 @@ def redis_blob(client: redis.Redis) -> bytes:
 
 
 def test_an_auth_failure_run_at_debug_level_leaks_no_password_anywhere(
-    tmp_path: Path, redis_url: str, redis_client: redis.Redis, smtp_server: DevSMTPServer, tls_files: TLSFiles,
+    tmp_path: Path,
+    redis_url: str,
+    redis_client: redis.Redis,
+    smtp_server: DevSMTPServer,
+    tls_files: TLSFiles,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     secrets = {**SMTP_USERS, "alpha": WRONG}
@@ -89,15 +93,27 @@ account = "beta"
         assert secret.encode() not in everything
 
 
-def test_config_objects_and_errors_never_show_a_password(tmp_path: Path, redis_url: str, tls_files: TLSFiles,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_objects_and_errors_never_show_a_password(
+    tmp_path: Path, redis_url: str, tls_files: TLSFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_PW_ALPHA", WRONG)
     path = tmp_path / "mailpipe.toml"
-    path.write_text(f'[broker]\nurl = "{redis_url}"\n{account_toml("alpha", 2525, tls_files.ca_file)}\n'
-                    '[[accounts]]\nname = "lit"\nhost = "h.example"\npassword = "literal-pw-5521"\nfrom_email = "a@b.example"\n'
-                    '[default]\naccount = "alpha"\n')
+    path.write_text(
+        f'[broker]\nurl = "{redis_url}"\n{account_toml("alpha", 2525, tls_files.ca_file)}\n'
+        '[[accounts]]\nname = "lit"\nhost = "h.example"\npassword = "literal-pw-5521"\nfrom_email = "a@b.example"\n'
+        '[default]\naccount = "alpha"\n'
+    )
     config = load_config(path)
     ctx = build_context(config)
-    shown = " ".join([repr(config), str(config), repr(ctx.resolved), str(ctx.resolved), repr(config.accounts),
-                      str(config.model_dump()), config.model_dump_json()])
+    shown = " ".join(
+        [
+            repr(config),
+            str(config),
+            repr(ctx.resolved),
+            str(ctx.resolved),
+            repr(config.accounts),
+            str(config.model_dump()),
+            config.model_dump_json(),
+        ]
+    )
     assert WRONG not in shown and "literal-pw-5521" not in shown

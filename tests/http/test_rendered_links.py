@@ -8,10 +8,10 @@ import re
 from collections.abc import Callable
 
 import pytest
-from pipeline.feedback.tokens import BadToken, LinkToken, TokenKind, TokenSigner, signer_for
 
 from pipeline.config import Config
 from pipeline.context import build_context
+from pipeline.feedback.tokens import BadToken, LinkToken, TokenKind, TokenSigner, signer_for
 from pipeline.models import LeadEvent, RoutedMessage
 from pipeline.smtp.mime import build_message
 from pipeline.stages.render import render

@@ -190,8 +190,13 @@ def dovecot(tls_files: TLSFiles) -> Iterator[Dovecot]:
 
 
 @pytest.fixture
-def imap_config(write_config: Callable[..., Path], dovecot: Dovecot, smtp_server: DevSMTPServer, tls_files: TLSFiles,
-                monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+def imap_config(
+    write_config: Callable[..., Path],
+    dovecot: Dovecot,
+    smtp_server: DevSMTPServer,
+    tls_files: TLSFiles,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., Path]:
     """Write a config whose account alpha watches the Dovecot mailbox; keyword args are imap settings.
 
     Defaults: plain IMAP on the fixture's port (allow_plaintext_auth), fast polling, IDLE on.
@@ -200,8 +205,14 @@ def imap_config(write_config: Callable[..., Path], dovecot: Dovecot, smtp_server
 
     def write(**imap: object) -> Path:
         settings: dict[str, object] = {
-            "host": "127.0.0.1", "port": dovecot.port, "security": "none", "allow_plaintext_auth": True,
-            "username": IMAP_USER, "password": "env:TEST_IMAP_PW", "poll_interval": 0.2, "timeout": 5,
+            "host": "127.0.0.1",
+            "port": dovecot.port,
+            "security": "none",
+            "allow_plaintext_auth": True,
+            "username": IMAP_USER,
+            "password": "env:TEST_IMAP_PW",
+            "poll_interval": 0.2,
+            "timeout": 5,
         }
         settings.update(imap)
         inline = ", ".join(f"{key} = {_toml(value)}" for key, value in settings.items())

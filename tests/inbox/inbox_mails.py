@@ -5,8 +5,14 @@ from __future__ import annotations
 OUR_DOMAIN = "sender.example"
 
 
-def reply(in_reply_to: str, *, sender: str = "lead@customer.example", text: str = "Yes, let's talk on Tuesday.",
-          message_id: str = "<reply-1@customer.example>", references: str | None = None) -> bytes:
+def reply(
+    in_reply_to: str,
+    *,
+    sender: str = "lead@customer.example",
+    text: str = "Yes, let's talk on Tuesday.",
+    message_id: str = "<reply-1@customer.example>",
+    references: str | None = None,
+) -> bytes:
     refs = references or in_reply_to
     return f"""From: Lead Person <{sender}>
 To: Alpha Sender <alpha@{OUR_DOMAIN}>
@@ -48,9 +54,14 @@ I am out of the office until 20 January with limited access to email.
 """.replace("\n", "\r\n").encode()
 
 
-def dsn(original_message_id: str, *, recipient: str = "gone@customer.example", status: str = "5.1.1",
-        diagnostic: str = "550 5.1.1 <gone@customer.example>: Recipient address rejected: User unknown",
-        to: str = f"alpha@{OUR_DOMAIN}") -> bytes:
+def dsn(
+    original_message_id: str,
+    *,
+    recipient: str = "gone@customer.example",
+    status: str = "5.1.1",
+    diagnostic: str = "550 5.1.1 <gone@customer.example>: Recipient address rejected: User unknown",
+    to: str = f"alpha@{OUR_DOMAIN}",
+) -> bytes:
     return f"""Return-Path: <>
 From: MAILER-DAEMON@mx.customer.example (Mail Delivery System)
 To: {to}

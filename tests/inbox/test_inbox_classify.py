@@ -24,8 +24,9 @@ DOMAIN = "mail.sender.example"
 @pytest.fixture
 def index(redis_client) -> MessageIndex:
     index = MessageIndex(redis_client)
-    index.remember([("default", message_id_for("default", "ev-1", DOMAIN), "ev-1"),
-                    ("acme", message_id_for("acme", "ev-9", DOMAIN), "ev-9")])
+    index.remember(
+        [("default", message_id_for("default", "ev-1", DOMAIN), "ev-1"), ("acme", message_id_for("acme", "ev-9", DOMAIN), "ev-9")]
+    )
     redis_client.sadd(keys.tenants(), "default", "acme")
     return index
 
@@ -36,7 +37,10 @@ def test_the_classify_stage_indexes_the_message_id_of_every_sent_message(ctx: St
     message_id = message_id_for("default", "ev-sent", ctx.config.message_id_domain())
     routed = RoutedMessage(
         message=RenderedMessage(event=event, subject="Hi", text="Hello", message_id=message_id),
-        account="alpha", route="default", from_addr="alpha@sender.example", envelope_from="alpha@sender.example",
+        account="alpha",
+        route="default",
+        from_addr="alpha@sender.example",
+        envelope_from="alpha@sender.example",
         first_attempt_at=time.time(),
     )
     classify_stage.handle([SendResult(routed=routed, reply=SendReply(account="alpha", code=250, text="2.0.0 Ok"))], ctx)
@@ -73,8 +77,16 @@ def test_each_kind_of_mail_is_told_apart(index: MessageIndex) -> None:
         "garbage": classify_message(GARBAGE, index, DOMAIN).counter,
         "lost_dsn": classify_message(dsn("<not-ours@elsewhere.example>"), index, DOMAIN).counter,
     }
-    assert kinds == {"reply": "reply", "auto": "autoreply", "dsn": "bounce", "arf": "complaint", "noise": "ignored",
-                     "stranger": "ignored", "garbage": "ignored", "lost_dsn": "bounce_unmatched"}
+    assert kinds == {
+        "reply": "reply",
+        "auto": "autoreply",
+        "dsn": "bounce",
+        "arf": "complaint",
+        "noise": "ignored",
+        "stranger": "ignored",
+        "garbage": "ignored",
+        "lost_dsn": "bounce_unmatched",
+    }
 
 
 def test_a_copy_of_our_own_message_is_not_a_reply(index: MessageIndex) -> None:
@@ -87,33 +99,40 @@ def test_a_copy_of_our_own_message_is_not_a_reply(index: MessageIndex) -> None:
 def test_a_bounce_without_the_original_headers_is_matched_by_its_verp_address(index: MessageIndex) -> None:
     token = message_id_for("default", "ev-1", DOMAIN)[1:33]
     mail = dsn("<lost@nowhere.example>", to=f"bounces+{token}@sender.example").replace(
-        b"Message-ID: <lost@nowhere.example>\r\n", b"")
+        b"Message-ID: <lost@nowhere.example>\r\n", b""
+    )
 
     finding = classify_message(mail, index, DOMAIN)
 
     assert finding.kind == Kind.BOUNCE and finding.ref is not None and finding.ref.event_id == "ev-1"
 
 
-@pytest.mark.parametrize("headers", [
-    "Auto-Submitted: auto-replied",
-    "Auto-Submitted: auto-generated",
-    "X-Autoreply: yes",
-    "Precedence: auto_reply",
-    "Precedence: bulk\r\nSubject: Out of office",
-    "Subject: Automatic reply: Hello",
-    "Subject: Abwesenheitsnotiz: Hallo",
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "Auto-Submitted: auto-replied",
+        "Auto-Submitted: auto-generated",
+        "X-Autoreply: yes",
+        "Precedence: auto_reply",
+        "Precedence: bulk\r\nSubject: Out of office",
+        "Subject: Automatic reply: Hello",
+        "Subject: Abwesenheitsnotiz: Hallo",
+    ],
+)
 def test_auto_reply_signs_are_recognised(headers: str) -> None:
     raw = f"From: a@b.example\r\n{headers}\r\n\r\nAway.\r\n".encode()
     assert is_auto_reply(read_message(raw))
 
 
-@pytest.mark.parametrize("headers", [
-    "Auto-Submitted: no\r\nSubject: Re: Hello",
-    "Subject: Re: Vacation plans for the team",
-    "Precedence: bulk\r\nSubject: Our weekly newsletter",
-    "Subject: Re: out of office supplies",
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "Auto-Submitted: no\r\nSubject: Re: Hello",
+        "Subject: Re: Vacation plans for the team",
+        "Precedence: bulk\r\nSubject: Our weekly newsletter",
+        "Subject: Re: out of office supplies",
+    ],
+)
 def test_human_replies_are_not_auto_replies(headers: str) -> None:
     raw = f"From: a@b.example\r\n{headers}\r\n\r\nSounds good.\r\n".encode()
     assert not is_auto_reply(read_message(raw))
@@ -125,7 +144,10 @@ def test_the_snippet_keeps_the_new_words_and_drops_quotes_signatures_and_outlook
     signed = "Call me.\n-- \nLea, +1 555 0100"
 
     assert [reply_snippet(outlook), reply_snippet(gmail), reply_snippet(signed)] == [
-        "Thanks, send the contract.", "Sure!", "Call me."]
+        "Thanks, send the contract.",
+        "Sure!",
+        "Call me.",
+    ]
     assert len(reply_snippet("word " * 1000)) == 280
 
 

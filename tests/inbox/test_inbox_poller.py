@@ -71,9 +71,16 @@ def running() -> Iterator[Callable[[StageContext], tuple[Poller, threading.Threa
 
 def test_replies_autoreplies_bounces_and_complaints_end_on_their_original_events(dovecot, inbox_ctx) -> None:
     ctx = inbox_ctx()
-    ids = send_originals(ctx, {"ev-reply": "lead@customer.example", "ev-auto": "away@customer.example",
-                               "ev-bounce": "gone@customer.example", "ev-arf": "angry@customer.example",
-                               "ev-quiet": "quiet@customer.example"})
+    ids = send_originals(
+        ctx,
+        {
+            "ev-reply": "lead@customer.example",
+            "ev-auto": "away@customer.example",
+            "ev-bounce": "gone@customer.example",
+            "ev-arf": "angry@customer.example",
+            "ev-quiet": "quiet@customer.example",
+        },
+    )
     dovecot.append(reply(ids["ev-reply"]))
     dovecot.append(auto_reply(ids["ev-auto"]))
     dovecot.append(dsn(ids["ev-bounce"]))
@@ -83,8 +90,13 @@ def test_replies_autoreplies_bounces_and_complaints_end_on_their_original_events
 
     stats = poll_once(ctx)
 
-    assert states(ctx, list(ids)) == {"ev-reply": "replied", "ev-auto": "autoresponded", "ev-bounce": "bounced",
-                                      "ev-arf": "complained", "ev-quiet": "sent"}
+    assert states(ctx, list(ids)) == {
+        "ev-reply": "replied",
+        "ev-auto": "autoresponded",
+        "ev-bounce": "bounced",
+        "ev-arf": "complained",
+        "ev-quiet": "sent",
+    }
     assert stats.counts == {"reply": 1, "autoreply": 1, "bounce": 1, "complaint": 1, "ignored": 2}
     replied = ctx.status.get("default", "ev-reply").history[-1]  # type: ignore[union-attr]
     assert replied["from"] == "lead@customer.example"
@@ -134,8 +146,14 @@ def test_bounces_and_complaints_from_the_mailbox_are_counted_in_the_metrics(dove
 def test_a_soft_bounce_counts_toward_suppression_without_suppressing_at_once(dovecot, inbox_ctx) -> None:
     ctx = inbox_ctx()
     ids = send_originals(ctx, {"ev-full": "full@customer.example"})
-    dovecot.append(dsn(ids["ev-full"], recipient="full@customer.example", status="4.2.2",
-                       diagnostic="452 4.2.2 <full@customer.example>: Mailbox full"))
+    dovecot.append(
+        dsn(
+            ids["ev-full"],
+            recipient="full@customer.example",
+            status="4.2.2",
+            diagnostic="452 4.2.2 <full@customer.example>: Mailbox full",
+        )
+    )
 
     poll_once(ctx)
 

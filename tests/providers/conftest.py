@@ -82,17 +82,24 @@ class Kit:
         return parse_config(broker + text, tmp_path / "mailpipe.toml")
 
     # servers failing like providers do
-    def server(self, *, auth_reply: str = "535 5.7.8 Authentication credentials invalid", data_reply: str | None = None,
-               mode: str = "starttls") -> DevSMTPServer:
+    def server(
+        self,
+        *,
+        auth_reply: str = "535 5.7.8 Authentication credentials invalid",
+        data_reply: str | None = None,
+        mode: str = "starttls",
+    ) -> DevSMTPServer:
         responder: DataResponder | None = (lambda envelope, server: data_reply) if data_reply else None
-        server = DevSMTPServer(tls_files=self.tls_files, users={SERVER_USER: SERVER_PASSWORD}, auth_reply=auth_reply,
-                               data_responder=responder)
+        server = DevSMTPServer(
+            tls_files=self.tls_files, users={SERVER_USER: SERVER_PASSWORD}, auth_reply=auth_reply, data_responder=responder
+        )
         server.start(mode)
         self.servers.append(server)
         return server
 
-    def verify_on(self, server: DevSMTPServer, *, mode: str = "starttls", send_test: str | None = None,
-                  timeout: float = 5.0, **fields: Any) -> Report:
+    def verify_on(
+        self, server: DevSMTPServer, *, mode: str = "starttls", send_test: str | None = None, timeout: float = 5.0, **fields: Any
+    ) -> Report:
         """Verify an account of some provider whose host is overridden to point at ``server``."""
         fields.setdefault("username", SERVER_USER)
         fields.setdefault("password", SERVER_PASSWORD)

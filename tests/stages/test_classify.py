@@ -9,12 +9,26 @@ from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage, SendReply
 from pipeline.stages.classify import decide, handle
 
 
-def result(code: int | None, text: str, *, attempt: int = 1, error: TransportError | None = None, account: str = "alpha",
-           first_attempt_at: float | None = None) -> SendResult:
+def result(
+    code: int | None,
+    text: str,
+    *,
+    attempt: int = 1,
+    error: TransportError | None = None,
+    account: str = "alpha",
+    first_attempt_at: float | None = None,
+) -> SendResult:
     event = LeadEvent.model_validate({"event_id": "c1", "to": "lead@receiver.example", "subject": "s", "text": "t"})
     message = RenderedMessage(event=event, subject="s", text="t", message_id="<c1@x>")
-    routed = RoutedMessage(message=message, account=account, route="nordics", from_addr="a@sender.example",
-                           envelope_from="a@sender.example", attempt=attempt, first_attempt_at=first_attempt_at or time.time())
+    routed = RoutedMessage(
+        message=message,
+        account=account,
+        route="nordics",
+        from_addr="a@sender.example",
+        envelope_from="a@sender.example",
+        attempt=attempt,
+        first_attempt_at=first_attempt_at or time.time(),
+    )
     enhanced = text.split()[0] if text[:1].isdigit() else None
     return SendResult(routed=routed, reply=SendReply(account=account, code=code, enhanced=enhanced, text=text, error=error))
 

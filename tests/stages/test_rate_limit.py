@@ -8,7 +8,9 @@ from pipeline.context import StageContext
 
 
 def test_reserved_slots_are_spaced_by_the_interval_and_continue_across_calls(ctx: StageContext) -> None:
-    account = ctx.account("alpha").model_copy(update={"limits": ctx.account("alpha").limits.model_copy(update={"per_second": 20})})
+    account = ctx.account("alpha").model_copy(
+        update={"limits": ctx.account("alpha").limits.model_copy(update={"per_second": 20})}
+    )
     first = ctx.limiter.reserve(account, 5, now=1000.0)
     second = ctx.limiter.reserve(account, 2, now=1000.0)
     assert first == pytest.approx([0.0, 0.05, 0.1, 0.15, 0.2], abs=1e-6)

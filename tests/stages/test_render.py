@@ -23,7 +23,9 @@ def test_template_renders_subject_html_and_a_text_part_derived_from_the_html(ctx
 
 
 def test_lead_data_is_html_escaped_in_the_html_part_only(ctx: StageContext) -> None:
-    message = render(event(subject="Hi {{ name }}", html="<b>{{ name }}</b>", text="{{ name }}", data={"name": "<script>x</script>"}), ctx)
+    message = render(
+        event(subject="Hi {{ name }}", html="<b>{{ name }}</b>", text="{{ name }}", data={"name": "<script>x</script>"}), ctx
+    )
     assert message.html == "<b>&lt;script&gt;x&lt;/script&gt;</b>"
     assert message.text == "<script>x</script>"
     assert message.subject == "Hi <script>x</script>"

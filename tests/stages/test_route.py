@@ -27,7 +27,11 @@ def test_the_routed_message_carries_the_accounts_sender_identity(ctx: StageConte
     routed = route_stage.route(request(list="nordics"), ctx, suppressed=None, paused={}).routed
     assert routed is not None
     assert (routed.from_addr, routed.from_name, routed.reply_to, routed.envelope_from) == (
-        "alpha@sender.example", "Alpha Sender", "replies-alpha@sender.example", "alpha@sender.example")
+        "alpha@sender.example",
+        "Alpha Sender",
+        "replies-alpha@sender.example",
+        "alpha@sender.example",
+    )
 
 
 def test_a_suppressed_recipient_is_not_routed(ctx: StageContext) -> None:
@@ -44,7 +48,14 @@ def test_handle_ends_suppressed_recipients_and_forwards_the_rest(ctx: StageConte
     ctx.suppression.add("default", "blocked@receiver.example", "complaint")
     from pipeline.models import LeadEvent as Lead
 
-    ctx.status.accept([Lead.model_validate({"event_id": i, "to": f"{i}@receiver.example", "subject": "s", "text": "t"}) for i in ("blocked", "fine")])
-    forwards = route_stage.handle([request(event_id="blocked", to="blocked@receiver.example"), request(event_id="fine", to="fine@receiver.example")], ctx)
+    ctx.status.accept(
+        [
+            Lead.model_validate({"event_id": i, "to": f"{i}@receiver.example", "subject": "s", "text": "t"})
+            for i in ("blocked", "fine")
+        ]
+    )
+    forwards = route_stage.handle(
+        [request(event_id="blocked", to="blocked@receiver.example"), request(event_id="fine", to="fine@receiver.example")], ctx
+    )
     assert [f.stage for f in forwards] == ["rate_limit"]
     assert ctx.status.outcomes(["blocked", "fine"]) == {"blocked": "suppressed", "fine": None}

@@ -19,8 +19,14 @@ from pipeline.stages.send import SendRuntime, send
 def routed(account: str = "alpha", event_id: str = "s1") -> RoutedMessage:
     event = LeadEvent.model_validate({"event_id": event_id, "to": "lead@receiver.example", "subject": "s", "text": "t"})
     message = RenderedMessage(event=event, subject="Subject here", text="Body here\n", message_id=f"<{event_id}@sender.example>")
-    return RoutedMessage(message=message, account=account, route="default", from_addr=f"{account}@sender.example",
-                         envelope_from=f"bounces@{account}.example", first_attempt_at=time.time())
+    return RoutedMessage(
+        message=message,
+        account=account,
+        route="default",
+        from_addr=f"{account}@sender.example",
+        envelope_from=f"bounces@{account}.example",
+        first_attempt_at=time.time(),
+    )
 
 
 def run(ctx: StageContext, *messages: RoutedMessage) -> list[SendResult]:
@@ -46,26 +52,34 @@ def test_starttls_with_auth_delivers_and_reuses_one_session(ctx: StageContext, s
     assert all(r.auth_user == "alpha" for r in received)
 
 
-def test_implicit_tls_account_delivers(write_config: Callable[..., Path], smtp_server: DevSMTPServer, tls_files: TLSFiles) -> None:
+def test_implicit_tls_account_delivers(
+    write_config: Callable[..., Path], smtp_server: DevSMTPServer, tls_files: TLSFiles
+) -> None:
     accounts = account_toml("alpha", smtp_server.ports["tls"], tls_files.ca_file, security="tls") + account_toml(
-        "gamma", smtp_server.ports["starttls"], tls_files.ca_file)
+        "gamma", smtp_server.ports["starttls"], tls_files.ca_file
+    )
     ctx = build_context(load_config(write_config(accounts=accounts, routes="")))
     [result] = run(ctx, routed())
     assert result.reply.code == 250 and smtp_server.snapshot()[0].port == smtp_server.ports["tls"]
 
 
-def test_a_certificate_from_an_unknown_ca_is_a_tls_error(write_config: Callable[..., Path], smtp_server: DevSMTPServer, tmp_path: Path) -> None:
+def test_a_certificate_from_an_unknown_ca_is_a_tls_error(
+    write_config: Callable[..., Path], smtp_server: DevSMTPServer, tmp_path: Path
+) -> None:
     from pipeline.smtp.devsmtp import make_tls_files
 
     other_ca = make_tls_files(tmp_path / "other").ca_file
     accounts = account_toml("alpha", smtp_server.ports["tls"], other_ca, security="tls") + account_toml(
-        "gamma", smtp_server.ports["starttls"], other_ca)
+        "gamma", smtp_server.ports["starttls"], other_ca
+    )
     ctx = build_context(load_config(write_config(accounts=accounts, routes="")))
     [result] = run(ctx, routed())
     assert result.reply.error == TransportError.TLS and not smtp_server.snapshot()
 
 
-def test_a_wrong_password_is_an_auth_error_with_the_servers_reply(ctx: StageContext, smtp_server: DevSMTPServer, monkeypatch) -> None:
+def test_a_wrong_password_is_an_auth_error_with_the_servers_reply(
+    ctx: StageContext, smtp_server: DevSMTPServer, monkeypatch
+) -> None:
     smtp_server.users = {"alpha": "something-else"}
     [result] = run(ctx, routed())
     assert result.reply.error == TransportError.AUTH and result.reply.code == 535

@@ -20,16 +20,16 @@ APP_PASSWORD_REQUIRED = (
 
 def test_consumer_and_workspace_accounts_get_their_daily_limits(kit: Any) -> None:
     consumer = kit.account(provider="gmail", username="me@gmail.com", password="app-pw", from_email="me@gmail.com")
-    workspace = kit.account(provider="gmail", username="me@acme.example", password="app-pw",
-                            from_email="me@acme.example", options={"workspace": True})
+    workspace = kit.account(
+        provider="gmail", username="me@acme.example", password="app-pw", from_email="me@acme.example", options={"workspace": True}
+    )
     assert resolve_account(consumer, kit.preset(consumer)).limits.per_day == 500
     resolved = resolve_account(workspace, kit.preset(workspace))
     assert (resolved.host, resolved.port, resolved.limits.per_day) == ("smtp.gmail.com", 587, 2000)
 
 
 def test_from_is_rewritten_to_the_login_and_the_original_kept_as_reply_to(kit: Any) -> None:
-    account = kit.account(provider="gmail", username="me@gmail.com", from_email="sales@acme.example",
-                          from_name="Acme Sales")
+    account = kit.account(provider="gmail", username="me@gmail.com", from_email="sales@acme.example", from_name="Acme Sales")
     routed = kit.prepared(account)
     assert routed.from_addr == "me@gmail.com"
     assert routed.reply_to == "sales@acme.example"
@@ -40,22 +40,25 @@ def test_from_is_rewritten_to_the_login_and_the_original_kept_as_reply_to(kit: A
 
 
 def test_a_verified_alias_is_sent_as_is(kit: Any) -> None:
-    account = kit.account(provider="gmail", username="me@gmail.com", from_email="Sales@Acme.example",
-                          options={"aliases": ["sales@acme.example"]})
+    account = kit.account(
+        provider="gmail", username="me@gmail.com", from_email="Sales@Acme.example", options={"aliases": ["sales@acme.example"]}
+    )
     routed = kit.prepared(account)
     assert routed.from_addr == account.from_email
     assert routed.reply_to is None
 
 
 def test_an_existing_reply_to_is_not_replaced(kit: Any) -> None:
-    account = kit.account(provider="gmail", username="me@gmail.com", from_email="sales@acme.example",
-                          reply_to="replies@acme.example")
+    account = kit.account(
+        provider="gmail", username="me@gmail.com", from_email="sales@acme.example", reply_to="replies@acme.example"
+    )
     assert kit.prepared(account).reply_to == "replies@acme.example"
 
 
 def test_the_rewrite_can_be_turned_off(kit: Any) -> None:
-    account = kit.account(provider="gmail", username="me@gmail.com", from_email="sales@acme.example",
-                          options={"rewrite_from": False})
+    account = kit.account(
+        provider="gmail", username="me@gmail.com", from_email="sales@acme.example", options={"rewrite_from": False}
+    )
     assert kit.prepared(account).from_addr == "sales@acme.example"
 
 

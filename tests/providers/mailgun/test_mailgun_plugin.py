@@ -10,8 +10,10 @@ from pipeline.config import resolve_account
 from pipeline.plugin_host.hints import Step
 
 BAD_LOGIN = "535 5.7.0 Mailgun is not loving your login or password"
-SANDBOX = ("554 Sandbox subdomains are for test purposes only. Please add your own domain or add the address to "
-           "authorized recipients in Account Settings.")
+SANDBOX = (
+    "554 Sandbox subdomains are for test purposes only. Please add your own domain or add the address to "
+    "authorized recipients in Account Settings."
+)
 
 
 def test_the_region_picks_the_us_or_eu_host(kit: Any) -> None:

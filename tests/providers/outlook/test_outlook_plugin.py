@@ -33,8 +33,9 @@ def test_smtp_auth_disabled_explains_how_to_enable_it(kit: Any) -> None:
 
 def test_send_as_denied_explains_send_as_rights(kit: Any) -> None:
     server = kit.server(data_reply=SEND_AS_DENIED)
-    report = kit.verify_on(server, provider="outlook", send_test="lead@example.com",
-                           options={"rewrite_from": False}, from_email="sales@acme.example")
+    report = kit.verify_on(
+        server, provider="outlook", send_test="lead@example.com", options={"rewrite_from": False}, from_email="sales@acme.example"
+    )
     assert report.failure is not None and report.failure.step == Step.SEND
     assert any("Send As rights" in hint for hint in report.hints)
 
@@ -42,6 +43,10 @@ def test_send_as_denied_explains_send_as_rights(kit: Any) -> None:
 def test_from_is_rewritten_unless_the_mailbox_may_send_as_it(kit: Any) -> None:
     account = kit.account(provider="outlook", username="me@acme.example", from_email="sales@acme.example")
     assert kit.prepared(account).from_addr == "me@acme.example"
-    shared = kit.account(provider="outlook", username="me@acme.example", from_email="sales@acme.example",
-                         options={"aliases": ["sales@acme.example"]})
+    shared = kit.account(
+        provider="outlook",
+        username="me@acme.example",
+        from_email="sales@acme.example",
+        options={"aliases": ["sales@acme.example"]},
+    )
     assert kit.prepared(shared).from_addr == "sales@acme.example"

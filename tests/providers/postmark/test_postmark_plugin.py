@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from pipeline.config import resolve_account
 from pipeline.plugin_host.hints import Step
 
 BAD_TOKEN = "535 5.7.0 Unauthorized: Invalid token - please check your SMTP credentials"
-NO_SIGNATURE = ("550 5.7.1 The 'From' address you supplied (sales@acme.example) is not a Sender Signature on your "
-                "account. Please add and confirm this address in order to be able to use it in the 'From' field.")
+NO_SIGNATURE = (
+    "550 5.7.1 The 'From' address you supplied (sales@acme.example) is not a Sender Signature on your "
+    "account. Please add and confirm this address in order to be able to use it in the 'From' field."
+)
 
 
 def test_the_preset_uses_starttls_on_587(kit: Any) -> None:

@@ -19,8 +19,7 @@ def test_the_generic_preset_needs_a_host(kit: Any) -> None:
 
 
 def test_the_from_rule_is_opt_in_for_a_mailbox_server(kit: Any) -> None:
-    plain = kit.account(provider="smtp", host="mail.example.net", username="me@acme.example",
-                        from_email="sales@acme.example")
+    plain = kit.account(provider="smtp", host="mail.example.net", username="me@acme.example", from_email="sales@acme.example")
     assert kit.prepared(plain).from_addr == "sales@acme.example"
     mailbox = plain.model_copy(update={"options": {"rewrite_from": True}})
     assert kit.prepared(mailbox).from_addr == "me@acme.example"

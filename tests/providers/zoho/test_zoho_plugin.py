@@ -13,8 +13,16 @@ BAD_LOGIN = "535 Authentication Failed"
 NOT_ALLOWED = "553 Sender is not allowed to relay emails"
 
 
-@pytest.mark.parametrize(("region", "host"), [(None, "smtp.zoho.com"), ("eu", "smtp.zoho.eu"), ("in", "smtp.zoho.in"),
-                                              ("au", "smtp.zoho.com.au"), ("ca", "smtp.zohocloud.ca")])
+@pytest.mark.parametrize(
+    ("region", "host"),
+    [
+        (None, "smtp.zoho.com"),
+        ("eu", "smtp.zoho.eu"),
+        ("in", "smtp.zoho.in"),
+        ("au", "smtp.zoho.com.au"),
+        ("ca", "smtp.zohocloud.ca"),
+    ],
+)
 def test_the_region_picks_the_data_centre_host(kit: Any, region: str | None, host: str) -> None:
     account = kit.account(provider="zoho", region=region, username="me@acme.example", password="pw")
     assert resolve_account(account, kit.preset(account)).host == host
@@ -24,8 +32,9 @@ def test_from_must_be_the_mailbox_or_an_alias(kit: Any) -> None:
     account = kit.account(provider="zoho", username="me@acme.example", from_email="news@acme.example")
     routed = kit.prepared(account)
     assert (routed.from_addr, routed.reply_to) == ("me@acme.example", "news@acme.example")
-    alias = kit.account(provider="zoho", username="me@acme.example", from_email="news@acme.example",
-                        options={"aliases": "news@acme.example"})
+    alias = kit.account(
+        provider="zoho", username="me@acme.example", from_email="news@acme.example", options={"aliases": "news@acme.example"}
+    )
     assert kit.prepared(alias).from_addr == "news@acme.example"
 
 

@@ -55,4 +55,4 @@ def mailpipe_classify_reply(account: AccountConfig | None, reply: SendReply) -> 
 def mailpipe_connection_hints(account: AccountConfig, error: str) -> list[str]:
     if account.provider != PROVIDER or not error.startswith("auth:"):
         return []
-    return ["ACME Relay logs in as \"relay\" with the relay token from the ACME console."]
+    return ['ACME Relay logs in as "relay" with the relay token from the ACME console.']
