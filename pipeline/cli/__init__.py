@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pipeline.cli import accounts, bounce, core, inbox, plugins_cmd, serve
+from pipeline.cli import accounts, bounce, control_cmds, core, database, inbox, plugins_cmd, serve
 from pipeline.cli import status as status_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="mailpipe: lead email through your own SMTP accounts.")
@@ -15,6 +15,8 @@ app.add_typer(bounce.app, name="bounce", help="Parse and classify bounce mails."
 app.add_typer(accounts.app, name="accounts", help="List accounts, check their connection, pause and resume them.")
 plugins_cmd.register(app)
 app.add_typer(inbox.app, name="inbox", help="Replies, auto-replies, bounces and complaints from IMAP.")
+app.add_typer(database.app, name="db", help="The PostgreSQL schema: upgrade, downgrade, current.")
+control_cmds.register(app)
 
 
 def main() -> None:

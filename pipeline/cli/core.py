@@ -69,7 +69,10 @@ def worker(
     """Run Dramatiq worker processes for the pipeline stages."""
     from pipeline.cli.database import require_schema_or_exit
 
+    from pipeline.cli.database import require_schema_or_exit
+
     loaded = load_or_exit(config)
+    require_schema_or_exit(loaded)
     require_schema_or_exit(loaded)
     env = dict(os.environ)
     if config:
