@@ -8,6 +8,8 @@ cd "$ROOT"
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# PostgreSQL for the control plane: tests and the demo start private clusters (initdb + pg_ctl).
+{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need_apt+=(postgresql)
 if [ "${MAILPIPE_MINIMAL_DEPS:-0}" != "1" ]; then
   [ -x /usr/sbin/smtp-sink ] || command -v smtp-sink >/dev/null 2>&1 || need_apt+=(postfix)
   command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
@@ -22,6 +24,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     # postfix and dovecot start system daemons on install; the suite runs its own private ones.
     (command -v postfix >/dev/null 2>&1 && postfix stop >/dev/null 2>&1) || true
     (command -v doveadm >/dev/null 2>&1 && doveadm stop >/dev/null 2>&1) || true
+    # the package starts a cluster on 5432; ours are private, so leave the system one as the package set it
   elif ! command -v redis-server >/dev/null 2>&1; then
     echo "redis-server is missing: install it (apt-get install redis-server) or run as root" >&2
     exit 1

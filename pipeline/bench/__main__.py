@@ -42,6 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--control-plane" in (sys.argv[1:] if argv is None else argv):
+        from pipeline.bench import control_plane
+
+        return control_plane.main(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     env = {}
     for item in args.worker_env:

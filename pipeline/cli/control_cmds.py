@@ -1,4 +1,4 @@
-"""`mailpipe tenants …`, `mailpipe keys …`, `mailpipe secrets …`: the control plane from the shell, same service layer as the API."""
+"""`mailpipe tenants|keys|secrets …`: the control plane from the shell, through the API's service layer."""
 
 from __future__ import annotations
 
@@ -115,7 +115,9 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(tenant: Annotated[str, typer.Option("--tenant", "-t")], config: ConfigOption = None, as_json: JsonFlag = False) -> None:
+def keys_list(
+    tenant: Annotated[str, typer.Option("--tenant", "-t")], config: ConfigOption = None, as_json: JsonFlag = False
+) -> None:
     from pipeline.control import keys
 
     ctx = control_or_exit(config)

@@ -29,5 +29,9 @@ def control_context(config: Config, *, client: redis.Redis | None = None) -> Con
         limiter=VerifyLimiter(serve.verify_per_minute, client),
         ca_file=serve.trusted_ca_file,
     )
-    return ControlContext(engine=engine, keyring=Keyring.from_refs(config.secrets.master_keys), verifier=verifier,
-                          admin_tokens=[ref.resolve() for ref in serve.admin_tokens])
+    return ControlContext(
+        engine=engine,
+        keyring=Keyring.from_refs(config.secrets.master_keys),
+        verifier=verifier,
+        admin_tokens=[ref.resolve() for ref in serve.admin_tokens],
+    )

@@ -1,4 +1,4 @@
-"""Tenant isolation: every path × method of the OpenAPI document, with tenant B's key on tenant A's resources, is a 404."""
+"""Tenant isolation: every path and method of the OpenAPI document, with tenant B's key on tenant A's resources, is a 404."""
 
 from __future__ import annotations
 

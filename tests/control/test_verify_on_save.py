@@ -73,7 +73,8 @@ def test_a_wrong_password_saves_nothing_and_answers_422_with_the_steps(local_api
 def test_a_password_that_looks_like_a_secret_reference_is_sent_as_it_is(local_api: Api, smtp_server: DevSMTPServer) -> None:
     response = local_api.call("POST", "/v1/tenants/acme/accounts", json=body(smtp_server, password="file:/etc/hostname"))
     assert response.status_code == 422  # AUTH failed with the literal text: the file was never read
-    assert open("/etc/hostname").read().strip() not in response.text
+    with open("/etc/hostname") as hostname:
+        assert hostname.read().strip() not in response.text
 
 
 def test_verify_false_skips_the_check(local_api: Api, smtp_server: DevSMTPServer) -> None:
@@ -107,5 +108,5 @@ def test_an_address_that_changes_to_a_refused_one_is_refused_as_the_check_connec
         monkeypatch.setattr(socket, "getaddrinfo", rebinding)
         response = api.call("POST", "/v1/tenants/acme/accounts", json=body(smtp_server, host="smtp.rebind.example"))
         assert response.status_code == 422, response.text
-        tcp = [s for s in response.json()["verification"]["steps"] if s["step"] == "tcp"][0]
+        tcp = next(s for s in response.json()["verification"]["steps"] if s["step"] == "tcp")
         assert tcp["ok"] is False and "loopback" in tcp["detail"]
