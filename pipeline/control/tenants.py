@@ -13,6 +13,8 @@ from pipeline.control.schemas import TenantIn, TenantList, TenantOut
 from pipeline.control.scope import Principal, TenantScope, resolve_scope
 from pipeline.db.tables import SmtpAccount, Tenant, TenantDataKey
 
+REGISTRY_CHANNEL = "mailpipe_registry"  # the channel pipeline.registry listens on
+
 MAX_PAGE = 500
 
 
@@ -87,11 +89,18 @@ def delete_tenant(ctx: ControlContext, principal: Principal, slug: str) -> None:
         audit.record(session, scope, "tenant.delete", slug)
         session.execute(delete(TenantDataKey).where(TenantDataKey.tenant_id == scope.tenant_id))
         session.execute(delete(Tenant).where(Tenant.id == scope.tenant_id))
+        notify_change(session, slug)
 
 
 def lock_and_bump(session: Session, scope: TenantScope) -> None:
     """Serialise changes inside one tenant and tell snapshot holders something changed."""
     session.execute(update(Tenant).where(Tenant.id == scope.tenant_id).values(version=Tenant.version + 1, updated_at=func.now()))
+    notify_change(session, scope.slug)
+
+
+def notify_change(session: Session, slug: str) -> None:
+    """Workers holding this tenant's snapshot drop it when the transaction commits (see pipeline.registry.cache)."""
+    session.execute(select(func.pg_notify(REGISTRY_CHANNEL, slug)))
 
 
 def data_key(ctx: ControlContext, session: Session, scope: TenantScope) -> DataKey:
