@@ -125,6 +125,8 @@ class LeadEvent(_Model):
     v: int = 1
     event_id: str = Field(min_length=1, max_length=200)
     tenant: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    sender: str | None = Field(default=None, max_length=200)  # matched by routes and accounts' default_for
+    account: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # send from this account of the tenant
     campaign: str | None = Field(default=None, max_length=200)
     list_name: str | None = Field(default=None, alias="list", max_length=200)
     to: str = Field(max_length=320)
@@ -138,7 +140,7 @@ class LeadEvent(_Model):
     metadata: dict[str, str | int | float | bool | None] = Field(default_factory=dict, max_length=50)
     send_at: datetime | None = None
 
-    @field_validator("event_id", "campaign", "list_name", "to_name", "subject")
+    @field_validator("event_id", "sender", "campaign", "list_name", "to_name", "subject")
     @classmethod
     def _no_control_chars(cls, value: str | None, info: Any) -> str | None:
         if value is not None and not _between_stages(info):

@@ -95,13 +95,14 @@ class AccountConfig(_Section):
 class RouteMatch(_Section):
     campaign: str | None = None
     list: str | None = None
+    sender: str | None = None  # the event's `sender` (an agent, a user, a brand) as the platform names it
 
-    def matches(self, campaign: str | None, list_name: str | None) -> bool:
-        if self.campaign is not None and self.campaign != campaign:
-            return False
-        if self.list is not None and self.list != list_name:
-            return False
-        return True
+    def matches(self, campaign: str | None, list_name: str | None, sender: str | None = None) -> bool:
+        return (
+            (self.campaign is None or self.campaign == campaign)
+            and (self.list is None or self.list == list_name)
+            and (self.sender is None or self.sender == sender)
+        )
 
 
 class RouteConfig(_Section):
@@ -113,8 +114,8 @@ class RouteConfig(_Section):
 
     @model_validator(mode="after")
     def _match_not_empty(self) -> RouteConfig:
-        if self.match.campaign is None and self.match.list is None:
-            raise ValueError("match needs campaign and/or list")
+        if self.match.campaign is None and self.match.list is None and self.match.sender is None:
+            raise ValueError("match needs campaign, list and/or sender")
         return self
 
     @property
@@ -191,6 +192,38 @@ class SweeperConfig(_Section):
     batch: int = Field(default=1000, ge=1)
 
 
+class RetentionConfig(_Section):
+    """``[retention]``: how long each store keeps what (seconds, except ``delivery_log`` in days)."""
+
+    hot: float = Field(default=86_400.0, ge=1)  # a final event's status hash and history stay in Redis this long
+    dedupe_window: float = Field(default=30 * 86_400.0, ge=1)  # a resubmitted event_id is a duplicate this long
+    feedback_window: float = Field(default=30 * 86_400.0, ge=1)  # Message-ID index entries in Redis; the database after
+    stream_max_age: float = Field(default=86_400.0, ge=1)  # events stream entries older than this are trimmed
+    delivery_log: int = Field(default=90, ge=1, le=3650)  # days of delivery log in PostgreSQL (whole daily partitions)
+
+
+class TenantFallback(enum.StrEnum):
+    NONE = "none"  # a tenant without a usable account of its own gets `failed`, reason no_account
+    PLATFORM = "platform"  # ... or sends through the `default` tenant's active account
+
+
+class StickyUnavailable(enum.StrEnum):
+    WAIT = "wait"  # a follow-up waits for the mailbox that sent the first message
+    MOVE = "move"  # ... or leaves from another account of the route
+
+
+class TenantsConfig(_Section):
+    """``[tenants]``: how workers resolve and hold tenants' accounts."""
+
+    fallback: TenantFallback = TenantFallback.NONE
+    no_account_wait: float = Field(default=300.0, ge=0)  # seconds a message waits for an account before no_account
+    sticky_unavailable: StickyUnavailable = StickyUnavailable.WAIT
+    sticky_days: float = Field(default=90.0, gt=0)  # how long a campaign remembers a recipient's mailbox
+    max_cached: int = Field(default=2000, ge=1)  # tenant snapshots held per worker process (LRU)
+    recheck_seconds: float = Field(default=1.0, gt=0)  # version check of held snapshots, if a NOTIFY was lost
+    max_smtp_sessions: int = Field(default=200, ge=1)  # open SMTP sessions per worker process, all accounts
+
+
 class PluginsConfig(_Section):
     paths: list[str] = Field(default_factory=list)
 
@@ -213,6 +246,8 @@ class Config(_Section):
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     suppression: SuppressionConfig = Field(default_factory=SuppressionConfig)
     sweeper: SweeperConfig = Field(default_factory=SweeperConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    tenants: TenantsConfig = Field(default_factory=TenantsConfig)
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
     inbox: SharedInboxConfig | None = None  # one shared bounce mailbox
     serve: ServeConfig = Field(default_factory=ServeConfig)

@@ -1,0 +1,119 @@
+"""Per-process cache of tenant snapshots: loaded on first use, bounded (LRU), dropped when a tenant changes.
+
+A change reaches a worker two ways: a PostgreSQL NOTIFY on `mailpipe_registry` (the control plane
+sends the tenant's slug in the same transaction as the change; see `pipeline.control.tenants`), and a
+version check of every cached tenant at most every `recheck` seconds — one indexed query for all of
+them — so a notification lost while a connection was down costs at most that long.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+import structlog
+
+from pipeline.control.tenants import REGISTRY_CHANNEL
+from pipeline.registry.refs import split_ref
+from pipeline.registry.snapshot import SendingAccount, TenantSnapshot
+from pipeline.registry.sources import SnapshotSource
+
+log = structlog.get_logger("mailpipe.registry")
+CHANNEL = REGISTRY_CHANNEL
+
+
+class Registry:
+    def __init__(
+        self,
+        source: SnapshotSource,
+        *,
+        max_tenants: int = 2000,
+        recheck: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_replace: Callable[[TenantSnapshot, TenantSnapshot | None], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.max_tenants = max_tenants
+        self.recheck = recheck
+        self.clock = clock
+        self.on_replace = on_replace  # told when a cached snapshot is dropped (to close what it opened)
+        self._cache: OrderedDict[str, TenantSnapshot] = OrderedDict()
+        self._lock = threading.RLock()
+        self._loading: dict[str, threading.Lock] = {}
+        self._checked_at = clock()
+
+    def tenant(self, tenant: str) -> TenantSnapshot:
+        self._maybe_recheck()
+        with self._lock:
+            found = self._cache.get(tenant)
+            if found is not None:
+                self._cache.move_to_end(tenant)
+                return found
+            loading = self._loading.setdefault(tenant, threading.Lock())
+        with loading:  # one load per tenant however many threads ask at once
+            with self._lock:
+                found = self._cache.get(tenant)
+            if found is not None:
+                return found
+            snapshot = self.source.load(tenant)
+            self._store(snapshot)
+            with self._lock:
+                self._loading.pop(tenant, None)
+            return snapshot
+
+    def account(self, ref: str) -> SendingAccount | None:
+        tenant, name = split_ref(ref)
+        return self.tenant(tenant).accounts.get(name)
+
+    def invalidate(self, tenant: str) -> None:
+        with self._lock:
+            dropped = self._cache.pop(tenant, None)
+        if dropped is not None:
+            log.info("registry_tenant_changed", tenant=tenant, version=dropped.version)
+            self._replaced(dropped, None)
+
+    def cached(self) -> list[str]:
+        with self._lock:
+            return list(self._cache)
+
+    def check_versions(self) -> None:
+        """Drop every cached tenant whose version moved (or that was deleted)."""
+        self._checked_at = self.clock()
+        with self._lock:
+            held = {t: s.version for t, s in self._cache.items()}
+        if not held:
+            return
+        for tenant, version in self.source.versions(held).items():
+            if version != held[tenant]:
+                self.invalidate(tenant)
+
+    def _maybe_recheck(self) -> None:
+        if self.clock() - self._checked_at < self.recheck:
+            return
+        self._checked_at = self.clock()
+        try:
+            self.check_versions()
+        except Exception as exc:  # the database being away must not stop sending with what we hold
+            log.warning("registry_version_check_failed", error=type(exc).__name__)
+
+    def _store(self, snapshot: TenantSnapshot) -> None:
+        evicted: list[TenantSnapshot] = []
+        with self._lock:
+            previous = self._cache.get(snapshot.tenant)
+            self._cache[snapshot.tenant] = snapshot
+            self._cache.move_to_end(snapshot.tenant)
+            while len(self._cache) > self.max_tenants:
+                evicted.append(self._cache.popitem(last=False)[1])
+        if previous is not None and previous is not snapshot:
+            self._replaced(previous, snapshot)
+        for old in evicted:
+            self._replaced(old, None)
+
+    def _replaced(self, old: TenantSnapshot, new: TenantSnapshot | None) -> None:
+        if self.on_replace is not None:
+            try:
+                self.on_replace(old, new)
+            except Exception:
+                log.exception("registry_replace_hook_failed", tenant=old.tenant)

@@ -1,0 +1,132 @@
+"""Where tenant snapshots come from: the TOML's declared accounts, or the PostgreSQL registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import pluggy
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from pipeline.config import AccountConfig, Config, RouteConfig, resolve_account
+from pipeline.config.inbox import ImapSettings
+from pipeline.control.crypto import Keyring
+from pipeline.control.verify_service import LiteralSecret
+from pipeline.db.tables import Route, SmtpAccount, Tenant, TenantDataKey
+from pipeline.plugin_host.manager import preset_for
+from pipeline.plugin_host.presets import Security
+from pipeline.registry.refs import DEFAULT_TENANT, account_ref
+from pipeline.registry.snapshot import AccountStatus, SendingAccount, TenantSnapshot
+
+
+class SnapshotSource(Protocol):
+    def load(self, tenant: str) -> TenantSnapshot: ...
+
+    def versions(self, tenants: Iterable[str]) -> dict[str, int]:
+        """Current version of each tenant asked about (0 for a tenant that does not exist)."""
+        ...
+
+
+def sending_account(tenant: str, config: AccountConfig, pm: pluggy.PluginManager, **extra: Any) -> SendingAccount:
+    resolved = resolve_account(config, preset_for(config, pm))
+    resolved = resolved.model_copy(update={"name": account_ref(tenant, config.name)})
+    return SendingAccount(tenant=tenant, name=config.name, config=config, resolved=resolved, **extra)
+
+
+class FileSource:
+    """The deployment without a database: the TOML's accounts are the `default` tenant's, forever at version 1."""
+
+    def __init__(self, config: Config, pm: pluggy.PluginManager) -> None:
+        accounts = {a.name: sending_account(DEFAULT_TENANT, a, pm) for a in config.accounts}
+        active = config.default.account if config.default is not None else None
+        self.snapshot = TenantSnapshot(DEFAULT_TENANT, 1, accounts, tuple(config.routes), active)
+
+    def load(self, tenant: str) -> TenantSnapshot:
+        return self.snapshot if tenant == DEFAULT_TENANT else TenantSnapshot(tenant, 0)
+
+    def versions(self, tenants: Iterable[str]) -> dict[str, int]:
+        return {t: (1 if t == DEFAULT_TENANT else 0) for t in tenants}
+
+
+class DatabaseSource:
+    """Tenants' accounts from PostgreSQL, credentials decrypted with the tenant's data key."""
+
+    def __init__(self, engine: Engine, keyring: Keyring, pm: pluggy.PluginManager, *, trusted_ca_file: str | None = None) -> None:
+        self.engine = engine
+        self.keyring = keyring
+        self.pm = pm
+        self.trusted_ca_file = trusted_ca_file
+
+    def versions(self, tenants: Iterable[str]) -> dict[str, int]:
+        wanted = list(tenants)
+        found: dict[str, int] = dict.fromkeys(wanted, 0)
+        with Session(self.engine) as session:
+            for slug, version in session.execute(select(Tenant.slug, Tenant.version).where(Tenant.slug.in_(wanted))):
+                found[slug] = int(version)
+        return found
+
+    def load(self, tenant: str) -> TenantSnapshot:
+        with Session(self.engine) as session:
+            row = session.scalar(select(Tenant).where(Tenant.slug == tenant))
+            if row is None:
+                return TenantSnapshot(tenant, 0)
+            key_row = session.get(TenantDataKey, row.id)
+            data_key = self.keyring.unwrap(row.id, key_row.master_key_id, key_row.wrapped_key) if key_row else None
+            accounts: dict[str, SendingAccount] = {}
+            active = None
+            for account in session.scalars(select(SmtpAccount).where(SmtpAccount.tenant_id == row.id)):
+                secrets = data_key.open_secrets(account.name, account.secret) if data_key and account.secret else {}
+                accounts[account.name] = sending_account(
+                    tenant,
+                    self._config(account, secrets),
+                    self.pm,
+                    status=account.status,
+                    default_for=tuple(account.default_for or ()),
+                    reply_tracking=account.reply_tracking,
+                )
+                if account.is_default:
+                    active = account.name
+            routes = tuple(
+                RouteConfig.model_validate(
+                    {"name": r.name, "match": r.match, "accounts": r.accounts, "strategy": r.strategy}
+                    | ({"tracking_domain": r.tracking_domain} if r.tracking_domain else {})
+                )
+                for r in session.scalars(select(Route).where(Route.tenant_id == row.id).order_by(Route.position))
+            )
+            use_platform = bool(getattr(row, "use_platform", False))
+            return TenantSnapshot(tenant, int(row.version), accounts, routes, active, use_platform)
+
+    def _config(self, row: SmtpAccount, secrets: dict[str, str]) -> AccountConfig:
+        imap = None
+        if row.imap:
+            imap = ImapSettings(
+                host=row.imap["host"],
+                port=row.imap["port"],
+                security=Security(row.imap["security"]),
+                username=row.imap["username"],
+                password=LiteralSecret(secrets.get("imap_password") or "-"),
+                folders=[row.imap.get("folder", "INBOX")],
+            )
+        password = secrets.get("password")
+        return AccountConfig(
+            name=row.name,
+            provider=row.provider,
+            host=row.host,
+            port=row.port,
+            security=Security(row.security) if row.security else None,
+            region=row.region,
+            username=row.username,
+            password=LiteralSecret(password) if password else None,
+            from_email=row.from_email,
+            from_name=row.from_name,
+            reply_to=row.reply_to,
+            envelope_from=row.envelope_from,
+            limits=row.limits or None,
+            imap=imap,
+            ca_file=self.trusted_ca_file,
+        )
+
+
+def paused_status(status: str) -> bool:
+    return status != AccountStatus.ACTIVE
