@@ -14,6 +14,9 @@ from pipeline.config import Config, ResolvedAccount, resolve_account
 from pipeline.limits.account_state import AccountState
 from pipeline.limits.ratelimit import RateLimiter
 from pipeline.plugin_host.manager import get_plugin_manager, plugin_manager_for, preset_for
+from pipeline.registry.build import build_registry
+from pipeline.registry.cache import Registry
+from pipeline.registry.snapshot import SendingAccount
 from pipeline.state.status import StatusStore
 from pipeline.state.suppression import SuppressionStore
 from pipeline.templates import TemplateStore
@@ -47,11 +50,23 @@ class StageContext:
         return TemplateStore(self.config.templates_dir)
 
     @cached_property
+    def registry(self) -> Registry:
+        return build_registry(self.config, self.pm)
+
+    @cached_property
     def resolved(self) -> dict[str, ResolvedAccount]:
+        """The TOML-declared accounts (the `default` tenant's when no database is configured)."""
         return {a.name: resolve_account(a, preset_for(a, self.pm)) for a in self.config.accounts}
 
-    def account(self, name: str) -> ResolvedAccount:
-        return self.resolved[name]
+    def sending_account(self, ref: str) -> SendingAccount:
+        """The account a stage message names (see pipeline.registry.refs); KeyError if it is gone."""
+        found = self.registry.account(ref)
+        if found is None:
+            raise KeyError(ref)
+        return found
+
+    def account(self, ref: str) -> ResolvedAccount:
+        return self.sending_account(ref).resolved
 
 
 def build_context(config: Config, pm: pluggy.PluginManager | None = None) -> StageContext:
