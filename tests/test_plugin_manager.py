@@ -105,9 +105,12 @@ def test_builtins_load_providers_then_core_fallbacks(monkeypatch: pytest.MonkeyP
     names = [p.name for p in pm.loaded() if p.source == PluginSource.BUILTIN]
     assert names[:2] == ["plugins.smtp", "plugins.sendgrid"]
     assert {"pipeline.plugin_host.fallbacks", "pipeline.plugin_host.hints"} <= set(names)
-    assert pm.loaded()[0].hooks == (
+    # a provider registers only the hooks its tables feed: the generic SMTP provider has no reply rules
+    assert pm.loaded()[0].hooks == ("mailpipe_connection_hints", "mailpipe_prepare_message", "mailpipe_provider_presets")
+    assert pm.loaded()[1].hooks == (
         "mailpipe_classify_reply",
         "mailpipe_connection_hints",
+        "mailpipe_parse_webhook",
         "mailpipe_prepare_message",
         "mailpipe_provider_presets",
     )

@@ -31,17 +31,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from pipeline.errors import ConfigError, PluginError
 from pipeline.plugin_host import hookspecs
 from pipeline.plugin_host.presets import ProviderPreset
+from pipeline.plugin_host.provider import ProviderPlugin
+from pipeline.plugin_host.provider import is_provider as is_provider  # re-exported: plugins import it from here
+from pipeline.plugin_host.provider import provider_family as provider_family
 
 if TYPE_CHECKING:
     from pipeline.config import AccountConfig, Config
-    from pipeline.models import SendReply, Verdict
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT + ".plugins"
 ENV_PATHS = "MAILPIPE_PLUGINS"
@@ -167,7 +169,22 @@ def _did_you_mean(hook: str) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
-def _register(pm: MailpipePluginManager, plugin: object, name: str, source: PluginSource, origin: str) -> None:
+def _plugin_object(loaded: object, name: str, origin: str) -> object:
+    """What to register for an imported plugin: its ``plugin`` when that is a ProviderPlugin, else itself."""
+    built = getattr(loaded, "plugin", None)
+    if not isinstance(built, ProviderPlugin):
+        return loaded
+    own = [attr for attr in dir(loaded) if attr.startswith(hookspecs.PROJECT + "_") and callable(getattr(loaded, attr))]
+    if own:
+        raise PluginError(
+            f"plugin {name} ({origin}) has both a provider_plugin() and hook functions of its own ({', '.join(own)}): "
+            "keep one of the two"
+        )
+    return built
+
+
+def _register(pm: MailpipePluginManager, loaded: object, name: str, source: PluginSource, origin: str) -> None:
+    plugin = _plugin_object(loaded, name, origin)
     if pm.get_plugin(name) is not None or pm.is_blocked(name):
         previous = pm.origins.get(name, (source, "?"))[1]
         raise PluginError(f"plugin {name} ({origin}) clashes with the plugin of that name from {previous}")
@@ -339,16 +356,6 @@ def presets(pm: pluggy.PluginManager | None = None) -> dict[str, ProviderPreset]
     return merged
 
 
-def provider_family(provider: str) -> str:
-    """``mailgun@eu`` → ``mailgun``; ``gmail+workspace`` → ``gmail``."""
-    return re.split(r"[@+]", provider, maxsplit=1)[0]
-
-
-def is_provider(account: AccountConfig | None, name: str) -> bool:
-    """True when the account uses provider ``name`` (any of its region or option variants)."""
-    return account is not None and provider_family(account.provider) == name
-
-
 def preset_for(account: AccountConfig, pm: pluggy.PluginManager | None = None) -> ProviderPreset | None:
     """The preset for an account: its provider, narrowed by region and by boolean options.
 
@@ -375,24 +382,3 @@ def preset_for(account: AccountConfig, pm: pluggy.PluginManager | None = None) -
             name = variant
             break
     return known.get(name)
-
-
-_optional: dict[str, ModuleType | None] = {}
-
-
-def optional_module(name: str) -> ModuleType | None:
-    """Import a module that may not exist yet (a provider's ``bounces``); None if it is absent."""
-    if name not in _optional:
-        try:
-            _optional[name] = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise  # the module exists but one of its own imports is missing: a real error
-            _optional[name] = None
-    return _optional[name]
-
-
-def classify_with_rules(package: str, reply: SendReply) -> Verdict | None:
-    """``<package>.bounces.classify_reply(reply)`` when the provider ships reply rules, else None."""
-    classify = getattr(optional_module(f"{package}.bounces"), "classify_reply", None)
-    return None if classify is None else cast("Verdict | None", classify(reply))
