@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from pipeline.config.oauth import AuthMethod, OAuthProvider
 from pipeline.config.schema import AccountConfig
 from pipeline.errors import ConfigError
 from pipeline.plugin_host.presets import Limits, ProviderPreset, Security
+
+
+class ResolvedOAuth(BaseModel):
+    """An account's OAuth grant with its secrets resolved and its endpoint and scopes filled in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: OAuthProvider
+    client_id: str
+    client_secret: SecretStr | None
+    refresh_token: SecretStr
+    token_url: str
+    scopes: tuple[str, ...]
 
 
 class ResolvedAccount(BaseModel):
@@ -29,6 +43,8 @@ class ResolvedAccount(BaseModel):
     ca_file: str | None
     local_hostname: str
     max_message_bytes: int
+    auth_method: AuthMethod | None = None
+    oauth: ResolvedOAuth | None = None
 
 
 def resolve_account(account: AccountConfig, preset: ProviderPreset | None) -> ResolvedAccount:
@@ -48,7 +64,9 @@ def resolve_account(account: AccountConfig, preset: ProviderPreset | None) -> Re
         host=host,
         port=port,
         security=security,
-        username=account.username or (preset.username if preset else None),
+        username=account.username
+        or (preset.username if preset else None)
+        or (account.from_email if account.auth_method == AuthMethod.XOAUTH2 else None),
         password=account.password.resolve() if account.password else None,
         limits=limits,
         pool_size=account.pool_size,
@@ -58,4 +76,20 @@ def resolve_account(account: AccountConfig, preset: ProviderPreset | None) -> Re
         ca_file=account.ca_file,
         local_hostname=account.local_hostname or "mailpipe.localhost",
         max_message_bytes=account.max_message_bytes,
+        auth_method=account.auth_method,
+        oauth=_resolve_oauth(account),
+    )
+
+
+def _resolve_oauth(account: AccountConfig) -> ResolvedOAuth | None:
+    grant = account.oauth
+    if grant is None:
+        return None
+    return ResolvedOAuth(
+        provider=grant.provider,
+        client_id=grant.client_id,
+        client_secret=grant.client_secret.resolve() if grant.client_secret else None,
+        refresh_token=grant.refresh_token.resolve(),
+        token_url=grant.endpoint(),
+        scopes=grant.scope_list(),
     )

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.config.inbox import ImapSettings, SharedInboxConfig
+from pipeline.config.oauth import AccountOAuth, AuthMethod, OAuthAppConfig, OAuthProvider
 from pipeline.config.serve import ServeConfig, TrackingConfig, WebhooksConfig
 from pipeline.db.settings import DatabaseConfig
 from pipeline.models import check_header_value, normalise_address
@@ -77,6 +78,23 @@ class AccountConfig(_Section):
     max_message_bytes: int = Field(default=10_000_000, ge=1_000)
     options: dict[str, Any] = Field(default_factory=dict)
     imap: ImapSettings | None = None  # the account's own mailbox, for replies and bounces
+    auth_method: AuthMethod | None = None  # None: whatever the server offers for a password
+    oauth: AccountOAuth | None = None  # the grant for auth_method = "xoauth2"
+
+    @field_validator("auth_method", mode="before")
+    @classmethod
+    def _auth_method_any_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _oauth_goes_with_xoauth2(self) -> AccountConfig:
+        if self.auth_method == AuthMethod.XOAUTH2 and self.oauth is None:
+            raise ValueError('oauth: auth_method = "xoauth2" needs oauth = { provider, client_id, refresh_token, … }')
+        if self.oauth is not None and self.auth_method != AuthMethod.XOAUTH2:
+            raise ValueError('auth_method: an account with oauth must say auth_method = "xoauth2"')
+        if self.oauth is not None:
+            self.oauth.endpoint()  # a generic provider without token_url is refused here, naming the field
+        return self
 
     @field_validator("from_email", "reply_to", "envelope_from")
     @classmethod
@@ -255,6 +273,7 @@ class Config(_Section):
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    oauth: dict[OAuthProvider, OAuthAppConfig] = Field(default_factory=dict)  # the connect flow's OAuth apps
     base_dir: str = "."
 
     @property

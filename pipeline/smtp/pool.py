@@ -19,8 +19,12 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from pipeline.config import ResolvedAccount
+from pipeline.config.oauth import AuthMethod
 from pipeline.errors import MailpipeError
 from pipeline.models import SendReply, TransportError
+from pipeline.oauth import sasl
+from pipeline.oauth.errors import OAuthError, TokenEndpointUnavailable
+from pipeline.oauth.tokens import TokenSource
 from pipeline.plugin_host.presets import Security
 
 IDLE_SECONDS = 30.0
@@ -68,8 +72,10 @@ class _Phase(Exception):
 
 
 class AccountPool:
-    def __init__(self, account: ResolvedAccount) -> None:
+    def __init__(self, account: ResolvedAccount, *, tokens: TokenSource | None = None, tenant: str = "default") -> None:
         self.account = account
+        self.tokens = tokens  # access tokens for auth_method = "xoauth2"
+        self.tenant = tenant
         self.idle: list[_Session] = []
         self.slots = asyncio.Semaphore(account.pool_size)
         self._tls = tls_context(account) if account.security != Security.NONE else None
@@ -100,7 +106,9 @@ class AccountPool:
             raise _Phase(TransportError.TIMEOUT, f"timed out during greeting: {exc}") from None
         except aiosmtplib.SMTPException as exc:
             raise _Phase(TransportError.TLS if "TLS" in str(exc) else TransportError.PROTOCOL, str(exc)) from None
-        if account.username and account.password is not None:
+        if account.auth_method == AuthMethod.XOAUTH2:
+            await self._login_xoauth2(client)
+        elif account.username and account.password is not None:
             if account.security == Security.NONE and not account.allow_plaintext_auth:
                 client.close()
                 raise _Phase(TransportError.AUTH, "refusing AUTH over an unencrypted connection (set allow_plaintext_auth)")
@@ -113,6 +121,29 @@ class AccountPool:
                 client.close()
                 raise _Phase(TransportError.AUTH, str(exc)) from None
         return client
+
+    async def _login_xoauth2(self, client: aiosmtplib.SMTP) -> None:
+        account = self.account
+        if account.security == Security.NONE and not account.allow_plaintext_auth:
+            client.close()
+            raise _Phase(TransportError.AUTH, "refusing AUTH over an unencrypted connection (set allow_plaintext_auth)")
+        if self.tokens is None:
+            client.close()
+            raise _Phase(TransportError.AUTH, "oauth: this process has no token source for XOAUTH2 accounts")
+        try:
+            await sasl.login(client, account, self.tokens, tenant=self.tenant)
+        except TokenEndpointUnavailable as exc:
+            client.close()  # transient: the message waits and retries with back-off, the account is not paused
+            raise _Phase(TransportError.CONNECT, f"oauth: {exc}") from None
+        except OAuthError as exc:
+            client.close()
+            raise _Phase(TransportError.AUTH, f"oauth: {exc}") from None
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            client.close()
+            raise _Phase(TransportError.AUTH, f"{exc.code} {exc.message}", exc.code) from None
+        except aiosmtplib.SMTPException as exc:
+            client.close()
+            raise _Phase(TransportError.AUTH, str(exc)) from None
 
     async def _acquire(self) -> tuple[aiosmtplib.SMTP, bool]:
         now = time.monotonic()
@@ -220,8 +251,9 @@ class AccountPool:
 class Pools:
     """All account pools of one worker process; lives on the worker's event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokens: TokenSource | None = None) -> None:
         self.pools: dict[str, AccountPool] = {}
+        self.tokens = tokens  # set by the send runtime once it has its Redis client
         self._reaper: asyncio.Task[None] | None = None
 
     def get(self, account: ResolvedAccount) -> AccountPool:
@@ -229,7 +261,7 @@ class Pools:
             self._reaper = asyncio.get_running_loop().create_task(self._reap_idle())
         pool = self.pools.get(account.name)
         if pool is None or pool.account != account:
-            pool = self.pools[account.name] = AccountPool(account)
+            pool = self.pools[account.name] = AccountPool(account, tokens=self.tokens)
         return pool
 
     async def _reap_idle(self) -> None:

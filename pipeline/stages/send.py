@@ -13,6 +13,7 @@ from pipeline.context import StageContext
 from pipeline.errors import HeaderInjection, MessageTooLarge
 from pipeline.limits.quota import GateResult, SendGate, Verdict
 from pipeline.models import RecipientEvent, RoutedMessage, SendReply, SendResult
+from pipeline.oauth.tokens import TokenSource
 from pipeline.observe import journey, metrics
 from pipeline.smtp.mime import UnsendableAddress, build_message, envelope_for
 from pipeline.smtp.pool import Pools, SmtpUtf8Unsupported, Superseded
@@ -42,6 +43,7 @@ class SendRuntime:
             client = aioredis.Redis.from_url(self.ctx.config.redis_url, health_check_interval=30, max_connections=2000)
             lease = max(a.timeout for a in self.ctx.resolved.values()) * 3 + 5
             self._ledger = SendLedger(client, lease=lease, policy=self.ctx.config.send.ambiguous.value)
+            self.pools.tokens = TokenSource(client)  # XOAUTH2 accounts share access tokens through this Redis
         return self._ledger
 
     @property
