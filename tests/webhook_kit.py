@@ -27,6 +27,26 @@ def webhook_app(write_config: Callable[..., Path], toml: str, **create_kwargs: A
         yield url
 
 
+@contextmanager
+def failing_once_app(write_config: Callable[..., Path], toml: str, **create_kwargs: Any) -> Iterator[str]:
+    """As ``webhook_app``, but applying the first request's events fails (a 500), as when Redis blips."""
+    config = load_config(write_config(extra=f"\n[serve]\nmax_body_bytes = 20000\n{toml}"))
+    app = create_app(config, **create_kwargs)
+    feedback = app.state.serve.feedback
+    real_apply = feedback.apply
+    calls: list[int] = []
+
+    def apply_failing_once(events: Any, source: str) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise redis.ConnectionError("connection reset while applying")
+        return real_apply(events, source)
+
+    feedback.apply = apply_failing_once
+    with served(app) as url:
+        yield url
+
+
 def sent_event(client: redis.Redis, event_id: str = "wh-1", tenant: str = "default") -> None:
     """An event that went out: accepted, final outcome `sent`."""
     event = LeadEvent.model_validate({"event_id": event_id, "tenant": tenant, "to": RECIPIENT, "subject": "Hi", "text": "Hello"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pipeline.cli import accounts, bounce, control_cmds, core, database, inbox, plugins_cmd, serve
+from pipeline.cli import accounts, bounce, control_cmds, core, database, inbox, plugins_cmd, serve, webhooks_cmd
 from pipeline.cli import status as status_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="mailpipe: lead email through your own SMTP accounts.")
@@ -17,6 +17,7 @@ plugins_cmd.register(app)
 app.add_typer(inbox.app, name="inbox", help="Replies, auto-replies, bounces and complaints from IMAP.")
 app.add_typer(database.app, name="db", help="The PostgreSQL schema: upgrade, downgrade, current.")
 control_cmds.register(app)
+webhooks_cmd.register(app)
 
 
 def main() -> None:

@@ -3,15 +3,19 @@
 The hook does no network I/O: the host hands it capabilities instead. ``seen`` is the replay
 cache (Redis behind it), ``certificates`` fetches and caches signing certificates (SNS), and a
 verified SNS ``SubscribeURL`` is only *reported* in ``subscribe_urls``; the host decides whether
-to confirm it. Everything in ``options`` comes from the provider's ``[webhooks.<provider>]``
-table, with ``env:``/``file:`` values resolved to ``SecretStr``.
+to confirm it. Every replay key a request claims is listed in ``claimed``: the host releases them
+when the events could not be applied, so the provider's retry of that request is not a replay.
+Everything in ``options`` comes from the provider's ``[webhooks.<provider>]`` table, with
+``env:``/``file:`` values resolved to ``SecretStr``.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
@@ -35,6 +39,10 @@ def _never_seen(key: str) -> bool:
     return False
 
 
+def _forget(key: str) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class WebhookSettings:
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -44,6 +52,8 @@ class WebhookSettings:
     certificates: Callable[[str], bytes] | None = None  # URL → PEM certificate (fetched once, cached)
     path_token: str | None = None  # the secret segment of POST /webhooks/{provider}/{path_token}
     subscribe_urls: list[str] = field(default_factory=list)  # verified SNS SubscribeURLs, for the host
+    release: Callable[[str], None] = _forget  # unmarks a key claimed through ``seen``
+    claimed: list[str] = field(default_factory=list)  # keys this request marked, released if applying fails
 
     def __repr__(self) -> str:  # options hold secrets
         return f"WebhookSettings(options={sorted(self.options)}, replay_window={self.replay_window})"
@@ -66,8 +76,22 @@ class WebhookSettings:
             raise WebhookRejected(f"{provider}: timestamp outside the {self.replay_window:.0f}s replay window")
 
     def check_replay(self, key: str, provider: str) -> None:
-        if self.seen(f"{provider}:{key}"):
+        """Refuse a signed request whose key (token, MessageId, signed digest) was already accepted."""
+        if not self.first_delivery(key, provider):
             raise WebhookRejected(f"{provider}: replayed request")
+
+    def first_delivery(self, key: str, provider: str) -> bool:
+        """Claim ``key``; False when a request with it was already accepted (or is being applied)."""
+        marked = f"{provider}:{key}"
+        if self.seen(marked):
+            return False
+        self.claimed.append(marked)
+        return True
+
+    def release_claims(self) -> None:
+        """Forget this request's keys: its events were not applied, so a retry must get through."""
+        while self.claimed:
+            self.release(self.claimed.pop())
 
 
 def equal(a: str, b: str) -> bool:
@@ -94,6 +118,29 @@ def classify_failure(diagnostic: str, *, status: str | None = None, code: int | 
     code = code or find_reply_code(text)
     reason = decide_reason(status=status, reply=code, diagnostic=text, hint=hint)
     return Failure(reason=reason, status=status, code=code)
+
+
+_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+
+
+def iso_time(value: object) -> float | None:
+    """An ISO 8601 time as epoch seconds; None when it is not one.
+
+    Providers write up to 7 fractional digits (Postmark: ``2019-11-05T16:33:54.9070259Z``) and
+    ``Z`` or an offset; Python reads at most 6, so the rest are cut (sub-microsecond, irrelevant).
+    """
+    if not isinstance(value, str) or not 10 <= len(value) <= 40:
+        return None
+    text = _FRACTION.sub(r"\1", value.strip(), count=1)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def numeric(value: object) -> float | None:

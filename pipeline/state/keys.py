@@ -95,3 +95,8 @@ def inbox_counts(mailbox: str) -> str:
 def webhook_replay(digest: str) -> str:
     """A webhook's replay key (Mailgun token, SNS MessageId, body digest) seen within the window."""
     return f"{PREFIX}:webhook-replay:{digest}"
+
+
+def sns_pending_subscriptions() -> str:
+    """SNS SubscribeURLs received but not confirmed (``confirm_subscriptions = false``), by arrival time."""
+    return f"{PREFIX}:webhook-sns-pending"

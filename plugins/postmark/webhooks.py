@@ -4,7 +4,9 @@ Postmark signs nothing, so the request must carry credentials only Postmark know
 ``https://user:pass@…`` basic auth of the webhook URL (``[webhooks.postmark] username`` and
 ``password``) or a secret last path segment (``POST /webhooks/postmark/{path_token}``,
 ``[webhooks.postmark] path_token``). Correlation comes from ``X-PM-Metadata-*`` (``Metadata``).
-Postmark bodies carry no signed timestamp; an identical body twice is refused as a replay.
+Postmark bodies carry no signed timestamp, and Postmark posts the same test payload each time a
+webhook is created or edited (and stops on a 4xx): an identical body is therefore applied once and
+answered 200 again, not refused. Bounce records from before ``RecordType`` existed are bounces.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import base64
 import binascii
 import hashlib
 import json
-from datetime import datetime
 from typing import Any
 
 from pipeline.feedback.webhooks import (
@@ -23,6 +24,7 @@ from pipeline.feedback.webhooks import (
     WebhookSettings,
     classify_failure,
     equal,
+    iso_time,
 )
 from pipeline.models import DeliveryEvent, RecipientEvent
 
@@ -69,8 +71,11 @@ def verify(headers: dict[str, str], body: bytes, settings: WebhookSettings) -> N
     by_auth = bool(username and password) and _basic_auth_ok(headers, username or "", password or "")
     by_path = bool(path_token) and settings.path_token is not None and equal(settings.path_token, path_token or "")
     if not (by_auth or by_path):
-        raise WebhookRejected("postmark: credentials missing or wrong")
-    settings.check_replay(hashlib.sha256(body).hexdigest(), NAME)
+        if settings.path_token is not None and not path_token:
+            raise WebhookRejected("postmark: a path token was given but [webhooks.postmark] path_token is not set")
+        if "authorization" not in headers and not settings.path_token:
+            raise WebhookRejected("postmark: no basic auth and no path token in the request")
+        raise WebhookRejected("postmark: basic auth or path token does not match [webhooks.postmark]")
 
 
 def _text(item: dict[str, Any], key: str, limit: int = 2000) -> str | None:
@@ -78,36 +83,35 @@ def _text(item: dict[str, Any], key: str, limit: int = 2000) -> str | None:
     return str(value)[:limit] if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "" else None
 
 
-def _when(value: object) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")[:32]).timestamp()
-    except ValueError:
-        return None
-
-
 def _obj(data: dict[str, Any], key: str) -> dict[str, Any]:
     value = data.get(key)
     return value if isinstance(value, dict) else {}
 
 
-def to_event(item: dict[str, Any]) -> DeliveryEvent | None:
+def record_type(item: dict[str, Any]) -> str:
+    """The record's kind; a Bounce when it predates ``RecordType`` (a bounce ``Type`` and ``BouncedAt``)."""
     record = item.get("RecordType")
+    if isinstance(record, str) and record:
+        return record
+    if record is None and isinstance(item.get("Type"), str) and "BouncedAt" in item:
+        return "Bounce"
+    raise WebhookPayloadError("postmark: record has no RecordType and is not a bounce")
+
+
+def to_event(item: dict[str, Any]) -> DeliveryEvent | None:
+    record = record_type(item)
     metadata = _obj(item, "Metadata")
     reason: str | None = None
     status: str | None = None
     permanent = False
     diagnostic = _text(item, "Details") or _text(item, "Description") or ""
     details: dict[str, Any] = {k: item[k] for k in ("ID", "MessageID", "Type", "OriginalLink", "MessageStream") if k in item}
-    when = _when(item.get("DeliveredAt") or item.get("BouncedAt") or item.get("ReceivedAt") or item.get("ChangedAt"))
+    when = iso_time(item.get("DeliveredAt") or item.get("BouncedAt") or item.get("ReceivedAt") or item.get("ChangedAt"))
     if record == "Delivery":
         kind, reason = RecipientEvent.DELIVERED, "delivered"
     elif record == "Bounce":
-        known = BOUNCE_TYPES.get(str(item.get("Type")))
-        if known is None:
-            return None
-        kind, hint, permanent = known
+        # A type we do not know (Unknown, AddressChange, SMTPApiError, …) is still a failure: counted as soft
+        kind, hint, permanent = BOUNCE_TYPES.get(str(item.get("Type")), (RecipientEvent.BOUNCED, None, False))
         if kind in (RecipientEvent.BOUNCED, RecipientEvent.DEFERRED):
             failure = classify_failure(diagnostic, hint=hint)
             reason, status = failure.reason, failure.status
@@ -145,6 +149,8 @@ def to_event(item: dict[str, Any]) -> DeliveryEvent | None:
 
 def parse_webhook(headers: dict[str, str], body: bytes, settings: WebhookSettings) -> list[DeliveryEvent]:
     verify(headers, body, settings)
+    if not settings.first_delivery(hashlib.sha256(body).hexdigest(), NAME):
+        return []  # the same record again (a test payload, a retry after a lost answer): applied once
     try:
         item = json.loads(body)
     except ValueError:

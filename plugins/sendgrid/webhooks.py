@@ -39,10 +39,14 @@ EVENTS: dict[str, RecipientEvent] = {
     "group_unsubscribe": RecipientEvent.UNSUBSCRIBED,
 }  # "processed" and "group_resubscribe" change nothing of ours
 
-# SendGrid drops a message it will not send; its drop reason → (event, reason, permanent)
+# SendGrid drops a message it will not send; its drop reason → (event, reason, permanent).
+# "Invalid" means the address is on SendGrid's Invalid Emails list (malformed or nonexistent): it
+# will never be sent to, so it is suppressed like an unknown user. Reasons about the message
+# ("Invalid SMTPAPI header", "Spam Content") are not about the address: counted as soft.
 DROPPED: dict[str, tuple[RecipientEvent, str, bool]] = {
     "bounced address": (RecipientEvent.BOUNCED, "user_unknown", True),
-    "invalid": (RecipientEvent.BOUNCED, "syntax_error", True),
+    "invalid": (RecipientEvent.BOUNCED, "user_unknown", True),
+    "invalid email": (RecipientEvent.BOUNCED, "user_unknown", True),
     "unsubscribed address": (RecipientEvent.UNSUBSCRIBED, "unsubscribed", True),
     "spam reporting address": (RecipientEvent.COMPLAINED, "feedback", True),
 }

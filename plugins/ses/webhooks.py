@@ -4,9 +4,13 @@ Checks, in order: the ``SigningCertURL`` is https on ``sns.<region>.amazonaws.co
 ``.pem``; the topic is one of ``[webhooks.ses] topic_arns`` (an SNS signature only proves SNS
 sent it, not that it is *our* topic); the signature (v1 SHA1 / v2 SHA256, RSA PKCS#1 v1.5) over
 the canonical string with the certificate from the host's certificate source (fetched once,
-cached); the ``Timestamp`` within the window; the ``MessageId`` not seen before. A verified
+cached, or read from ``[webhooks.ses] certificates_dir``) and inside its validity dates; the
+``Timestamp`` within the window; the ``MessageId`` not seen before. A verified
 ``SubscriptionConfirmation`` only reports its ``SubscribeURL``: the host confirms it when told to.
 Correlation: the ``X-SES-MESSAGE-TAGS`` our quirks set come back as ``mail.tags``.
+
+AWS's rule for a ``Permanent`` bounce is "remove the address": with no diagnostic saying
+otherwise (SES often sends none), a permanent General/NoEmail/suppression-list bounce is hard.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import base64
 import binascii
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +34,7 @@ from pipeline.feedback.webhooks import (
     WebhookRejected,
     WebhookSettings,
     classify_failure,
+    iso_time,
 )
 from pipeline.models import DeliveryEvent, RecipientEvent
 
@@ -42,6 +47,8 @@ HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.S
 
 BOUNCE_SUBTYPES: dict[str, str] = {
     "NoEmail": "user_unknown",
+    "Suppressed": "user_unknown",  # on SES's global suppression list: it hard-bounced recently
+    "OnAccountSuppressionList": "user_unknown",
     "MailboxFull": "mailbox_full",
     "MessageTooLarge": "mesg_too_big",
     "ContentRejected": "content_error",
@@ -71,11 +78,23 @@ def string_to_sign(message: dict[str, Any]) -> bytes:
     return "".join(lines).encode()
 
 
-def _public_key(pem: bytes) -> rsa.RSAPublicKey:
+# Permanent subtypes that say the address itself is bad; the others (content, size) are about the message
+ADDRESS_SUBTYPES = frozenset({"General", "NoEmail", "Suppressed", "OnAccountSuppressionList"})
+# What a diagnostic may say without contradicting "permanent: remove the address"
+NO_EVIDENCE = frozenset({"undefined", "on_hold"})
+
+
+def _public_key(pem: bytes, now: float) -> rsa.RSAPublicKey:
     try:
-        key = x509.load_pem_x509_certificate(pem).public_key()
+        certificate = x509.load_pem_x509_certificate(pem)
     except ValueError:
         raise WebhookRejected("ses: signing certificate unreadable") from None
+    moment = datetime.fromtimestamp(now, UTC)
+    if moment < certificate.not_valid_before_utc:
+        raise WebhookRejected(f"ses: signing certificate not valid before {certificate.not_valid_before_utc:%Y-%m-%d}")
+    if moment > certificate.not_valid_after_utc:
+        raise WebhookRejected(f"ses: signing certificate expired on {certificate.not_valid_after_utc:%Y-%m-%d}")
+    key = certificate.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise WebhookRejected("ses: signing certificate has no RSA key")
     return key
@@ -106,7 +125,7 @@ def verify(message: dict[str, Any], settings: WebhookSettings) -> None:
         signature = base64.b64decode(str(message.get("Signature", "")), validate=True)
     except (binascii.Error, ValueError):
         raise WebhookRejected("ses: Signature is not base64") from None
-    key = _public_key(settings.certificates(cert_url))
+    key = _public_key(settings.certificates(cert_url), settings.now)
     try:
         key.verify(signature, string_to_sign(message), padding.PKCS1v15(), algorithm())
     except InvalidSignature:
@@ -140,13 +159,18 @@ def _first_tag(tags: dict[str, Any], name: str) -> str | None:
     return str(values[0])[:200] if isinstance(values, list) and values else None
 
 
-def _failure_event(kind: RecipientEvent, r: dict[str, Any], hint: str | None, common: dict[str, Any]) -> DeliveryEvent:
+def _failure_event(
+    kind: RecipientEvent, r: dict[str, Any], hint: str | None, common: dict[str, Any], *, address_bad: bool = False
+) -> DeliveryEvent:
     diagnostic = _str(r, "diagnosticCode") or ""
     failure = classify_failure(diagnostic, status=_str(r, "status", 20), hint=hint)
+    reason = failure.reason
+    if address_bad and reason in NO_EVIDENCE:
+        reason = "user_unknown"  # SES says permanent and nothing in the mail says otherwise
     return DeliveryEvent(
         event=kind,
         recipient=_str(r, "emailAddress", 320),
-        reason=failure.reason,
+        reason=reason,
         status=failure.status,
         smtp_reply=diagnostic or None,
         **common,
@@ -167,13 +191,19 @@ def events_of(ses: dict[str, Any]) -> list[DeliveryEvent]:
     }
     details: dict[str, Any] = {"ses_message_id": mail.get("messageId")}
     reader = _strs(mail, "destination")[:1]
+    section = _obj(ses, kind[:1].lower() + kind[1:])  # "bounce", "deliveryDelay", "open", …
+    common["occurred_at"] = iso_time(section.get("timestamp")) or iso_time(mail.get("timestamp"))
     if kind == "Bounce":
-        bounce = _obj(ses, "bounce")
+        bounce = section
         permanent = bounce.get("bounceType") == "Permanent"
-        hint = BOUNCE_SUBTYPES.get(str(bounce.get("bounceSubType"))) if permanent else None
+        subtype = str(bounce.get("bounceSubType"))
+        hint = BOUNCE_SUBTYPES.get(subtype) if permanent else None
+        address_bad = permanent and subtype in ADDRESS_SUBTYPES
         about = {**details, "bounce_type": bounce.get("bounceType"), "bounce_subtype": bounce.get("bounceSubType")}
         return [
-            _failure_event(RecipientEvent.BOUNCED, r, hint, {**common, "permanent": permanent, "details": about})
+            _failure_event(
+                RecipientEvent.BOUNCED, r, hint, {**common, "permanent": permanent, "details": about}, address_bad=address_bad
+            )
             for r in _dicts(bounce, "bouncedRecipients")
         ]
     if kind == "DeliveryDelay":
@@ -211,11 +241,23 @@ def events_of(ses: dict[str, Any]) -> list[DeliveryEvent]:
         about = {**details, "url": link} if link else details
         return [DeliveryEvent(event=event, recipient=r, details=about, **common) for r in reader]
     if kind == "Subscription":
+        preferences = _obj(section, "newTopicPreferences")
+        if not opted_out(preferences):
+            return []  # an opt-in, or one topic among others left: not an unsubscribe from all mail
+        about = {**details, "contact_list": section.get("contactList"), "source": section.get("source")}
         return [
-            DeliveryEvent(event=RecipientEvent.UNSUBSCRIBED, recipient=r, reason="unsubscribed", details=details, **common)
+            DeliveryEvent(event=RecipientEvent.UNSUBSCRIBED, recipient=r, reason="unsubscribed", details=about, **common)
             for r in reader
         ]
     return []  # Send, Reject, RenderingFailure: nothing happened to a recipient after our send
+
+
+def opted_out(preferences: dict[str, Any]) -> bool:
+    """SES ``newTopicPreferences``: out of everything (``unsubscribeAll``), or out of every topic listed."""
+    if preferences.get("unsubscribeAll") is True:
+        return True
+    topics = _dicts(preferences, "topicSubscriptionStatus")
+    return bool(topics) and all(t.get("subscriptionStatus") == "OptOut" for t in topics)
 
 
 def parse_webhook(headers: dict[str, str], body: bytes, settings: WebhookSettings) -> list[DeliveryEvent]:

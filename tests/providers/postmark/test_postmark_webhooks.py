@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +11,11 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from webhook_kit import RECIPIENT, sent_event, states, suppressed, webhook_app
+from webhook_kit import RECIPIENT, failing_once_app, sent_event, states, suppressed, webhook_app
+
+from pipeline.feedback.webhooks import WebhookPayloadError
+from pipeline.models import RecipientEvent
+from plugins.postmark.webhooks import to_event
 
 USER, PASSWORD, PATH_TOKEN = "postmark-hooks", "pm-password-123456", "pm-path-token-abcdef123456"
 _ids = itertools.count(1)
@@ -94,15 +99,63 @@ def test_a_soft_bounce_does_not_suppress_and_a_subscription_change_does(base: st
     assert suppressed(redis_client) == "unsubscribed"
 
 
-def test_wrong_credentials_and_a_replay_are_401_and_change_nothing(base: str, redis_client: redis.Redis) -> None:
+def test_wrong_credentials_are_401_and_change_nothing(base: str, redis_client: redis.Redis) -> None:
     assert httpx.post(base, json=bounce()).status_code == 401
     assert httpx.post(base, json=bounce(), auth=(USER, "wrong")).status_code == 401
     assert httpx.post(f"{base}/wrong-path-token", json=bounce()).status_code == 401
     assert states(redis_client) == ["accepted", "sent"] and suppressed(redis_client) is None
+
+
+def test_the_same_body_twice_is_answered_200_and_applied_once(base: str, redis_client: redis.Redis) -> None:
+    """Postmark posts its test payload on every webhook create/edit and stops on a 4xx."""
     once = bounce()
-    assert httpx.post(base, json=once, auth=(USER, PASSWORD)).status_code == 200
-    assert httpx.post(base, json=once, auth=(USER, PASSWORD)).status_code == 401
+    first = httpx.post(base, json=once, auth=(USER, PASSWORD))
+    again = httpx.post(f"{base}/{PATH_TOKEN}", json=once)
+    assert first.status_code == 200 and first.json()["applied"] == 1
+    assert again.status_code == 200 and again.json()["received"] == 0
     assert states(redis_client) == ["accepted", "sent", "bounced"]
+
+
+def test_a_retry_after_a_failed_apply_is_applied(
+    write_config: Callable[..., Path], redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_PM_PATH", PATH_TOKEN)
+    sent_event(redis_client)
+    toml = '[webhooks.postmark]\npath_token = "env:TEST_PM_PATH"\n'
+    with failing_once_app(write_config, toml) as url:
+        body = bounce()
+        assert httpx.post(f"{url}/webhooks/postmark/{PATH_TOKEN}", json=body).status_code == 500
+        assert states(redis_client) == ["accepted", "sent"]
+        retry = httpx.post(f"{url}/webhooks/postmark/{PATH_TOKEN}", json=body)
+        assert retry.status_code == 200 and retry.json()["applied"] == 1
+    assert states(redis_client) == ["accepted", "sent", "bounced"]
+    assert suppressed(redis_client) == "user_unknown"
+
+
+def test_event_times_with_seven_fractional_digits_are_kept() -> None:
+    moment = dt.datetime(2019, 11, 5, 16, 33, 54, 907025, tzinfo=dt.UTC).timestamp()
+    for record in (bounce(), delivery()):
+        event = to_event(record)
+        assert event is not None and event.occurred_at == pytest.approx(moment)
+    local = to_event({**bounce(), "BouncedAt": "2019-11-05T11:33:54.9070259-05:00"})
+    assert local is not None and local.occurred_at == pytest.approx(moment)
+
+
+def test_a_bounce_without_record_type_is_a_bounce_and_other_records_without_it_are_refused(
+    base: str, redis_client: redis.Redis
+) -> None:
+    legacy = {k: v for k, v in bounce().items() if k != "RecordType"}
+    assert httpx.post(base, json=legacy, auth=(USER, PASSWORD)).json()["applied"] == 1
+    assert states(redis_client) == ["accepted", "sent", "bounced"] and suppressed(redis_client) == "user_unknown"
+    unknown = {k: v for k, v in delivery().items() if k != "RecordType"}
+    assert httpx.post(base, json=unknown, auth=(USER, PASSWORD)).status_code == 400
+    with pytest.raises(WebhookPayloadError, match="RecordType"):
+        to_event(unknown)
+
+
+def test_a_bounce_type_we_do_not_list_is_a_soft_bounce_not_dropped() -> None:
+    event = to_event(bounce("SMTPApiError", Details="smtp;421 4.3.0 temporary system problem"))
+    assert event is not None and event.event == RecipientEvent.BOUNCED and not event.permanent
 
 
 def test_an_oversized_request_is_413(base: str, redis_client: redis.Redis) -> None:
