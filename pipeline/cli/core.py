@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from datetime import UTC, datetime
@@ -14,25 +13,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.config import CONFIG_ENV, load_config
+from pipeline.cli.config_option import ConfigOption as ConfigOption  # re-exported for the command modules
+from pipeline.cli.config_option import load_or_exit as load_or_exit
+from pipeline.cli.output import ScriptFriendlyConsole, print_json
+from pipeline.config import CONFIG_ENV
 from pipeline.errors import ConfigError, MailpipeError
+from pipeline.runtime.processes import INSTALLED_ROOT, python_command
 
-console = Console()
+console = ScriptFriendlyConsole()
 err = Console(stderr=True)
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help=f"config file (default ${CONFIG_ENV} or ./mailpipe.toml)")
-]
 STAGE_QUEUES = ("render", "route", "rate_limit", "send", "classify")
-
-
-def load_or_exit(path: Path | None):  # type: ignore[no-untyped-def]
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(f"[red]error[/red] {problem}", highlight=False)
-        raise typer.Exit(2) from None
 
 
 def config_check(file: Annotated[Path | None, typer.Argument(help="config file")] = None) -> None:
@@ -69,10 +60,7 @@ def worker(
     """Run Dramatiq worker processes for the pipeline stages."""
     from pipeline.cli.database import require_schema_or_exit
 
-    from pipeline.cli.database import require_schema_or_exit
-
     loaded = load_or_exit(config)
-    require_schema_or_exit(loaded)
     require_schema_or_exit(loaded)
     env = dict(os.environ)
     if config:
@@ -82,7 +70,10 @@ def worker(
     # Idle consumers poll up to this many ms; delayed sends are released on a poll, so the default
     # 1000 ms lets rate-limited mail drift late and bunch. 100 ms keeps slots within ~0.1 s.
     env.setdefault("dramatiq_worker_timeout", "100")
-    args = [sys.executable, "-m", "dramatiq", "pipeline.runtime.worker", "-p", str(processes), "-t", str(threads)]
+    # Safe-path mode, and Dramatiq's import path set to where pipeline is installed instead of its
+    # default "." (the working directory), so a plugins/ or pipeline/ folder there cannot shadow ours.
+    args = [*python_command(env), "-m", "dramatiq", "pipeline.runtime.worker", "-p", str(processes), "-t", str(threads)]
+    args += ["--path", str(INSTALLED_ROOT)]
     if metrics_port:
         from pipeline.observe.server import prepare_worker_metrics
 
@@ -147,7 +138,7 @@ def log(
     event_id: Annotated[str, typer.Argument()],
     tenant: Annotated[str, typer.Option("--tenant")] = "default",
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")] = False,
 ) -> None:
     """Show an event's status history."""
     import redis
@@ -160,9 +151,7 @@ def log(
         err.print(f"no event {event_id!r} in tenant {tenant!r}")
         raise typer.Exit(1)
     if as_json:
-        console.print_json(
-            json.dumps({"event_id": event_id, "state": status.state, "outcome": status.outcome, "history": status.history})
-        )
+        print_json({"event_id": event_id, "state": status.state, "outcome": status.outcome, "history": status.history})
         return
     console.print(f"[bold]{event_id}[/bold]  state={status.state}  outcome={status.outcome or '-'}")
     table = Table("time", "state", "stage", "account", "attempt", "detail")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.cli.config_option import ConfigOption, load_or_exit
 from pipeline.config import Config
 from pipeline.db.engine import DatabaseError, make_engine, safe_url
 
