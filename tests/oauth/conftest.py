@@ -45,7 +45,11 @@ ca_file = "{ca_file}"
 local_hostname = "test.localhost"
 timeout = 5
 auth_method = "xoauth2"
-oauth = {{ provider = "{provider}", client_id = "{CLIENT_ID}", client_secret = "env:TEST_PW_OAUTH_CLIENT_SECRET", refresh_token = "env:TEST_PW_OAUTH_REFRESH_TOKEN", token_url = "{token_url}" }}
+oauth.provider = "{provider}"
+oauth.client_id = "{CLIENT_ID}"
+oauth.client_secret = "env:TEST_PW_OAUTH_CLIENT_SECRET"
+oauth.refresh_token = "env:TEST_PW_OAUTH_REFRESH_TOKEN"
+oauth.token_url = "{token_url}"
 limits = {{ per_second = 500 }}
 """
 

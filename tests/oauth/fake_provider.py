@@ -9,6 +9,7 @@ Access tokens live ``lifetime`` seconds. Every refresh is counted: the tests ass
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import secrets
@@ -137,10 +138,8 @@ class FakeProvider:
                 self.send_header("Content-Type", "application/json" if body else "text/html")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError):  # the client gave up waiting ("slow endpoint")
                     self.wfile.write(data)
-                except BrokenPipeError:  # the client gave up waiting (the "slow endpoint" case)
-                    pass
 
             def _form(self) -> dict[str, str]:
                 length = int(self.headers.get("Content-Length") or 0)
