@@ -8,18 +8,24 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from pipeline.state.lua_scripts import LuaScript
 from pipeline.state.script_batcher import ScriptBatcher
 
-INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
-FAIL_ON_NEGATIVE = "if tonumber(ARGV[1]) < 0 then return redis.error_reply('negative: ' .. ARGV[1]) end return ARGV[1]"
+INCR_BY = LuaScript.from_source(
+    "incr_by", "-- KEYS[1] a counter\n-- ARGV[1] the increment\n\nreturn redis.call('INCRBY', KEYS[1], ARGV[1])"
+)
+FAIL_ON_NEGATIVE = LuaScript.from_source(
+    "fail_on_negative",
+    "-- KEYS: none\n-- ARGV[1] a number\n\n"
+    "if tonumber(ARGV[1]) < 0 then return redis.error_reply('negative: ' .. ARGV[1]) end return ARGV[1]",
+)
 
 
 def test_concurrent_calls_share_one_round_trip_and_each_gets_its_own_result(redis_url: str) -> None:
     async def scenario() -> tuple[list[int], int, int]:
         client = aioredis.Redis.from_url(redis_url)
         batcher = ScriptBatcher(client)
-        incr = batcher.register_script(INCR_BY)
-        results = await asyncio.gather(*(incr(keys=[f"n:{i % 3}"], args=[i]) for i in range(30)))
+        results = await asyncio.gather(*(batcher.run(INCR_BY.bind(keys=[f"n:{i % 3}"], args=[i])) for i in range(30)))
         await client.aclose()
         return list(results), batcher.round_trips, batcher.calls
 
@@ -37,8 +43,9 @@ def test_concurrent_calls_share_one_round_trip_and_each_gets_its_own_result(redi
 def test_a_script_error_reaches_only_the_call_that_caused_it(redis_url: str) -> None:
     async def scenario() -> list[object]:
         client = aioredis.Redis.from_url(redis_url)
-        check = ScriptBatcher(client).register_script(FAIL_ON_NEGATIVE)
-        outcomes = await asyncio.gather(*(check(args=[v]) for v in (1, -2, 3)), return_exceptions=True)
+        batcher = ScriptBatcher(client)
+        calls = [batcher.run(FAIL_ON_NEGATIVE.bind(keys=[], args=[v])) for v in (1, -2, 3)]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
         await client.aclose()
         return list(outcomes)
 
@@ -50,10 +57,10 @@ def test_a_script_error_reaches_only_the_call_that_caused_it(redis_url: str) -> 
 def test_scripts_flushed_from_redis_are_loaded_again_and_the_calls_run_once(redis_url: str, redis_client: redis.Redis) -> None:
     async def scenario() -> list[int]:
         client = aioredis.Redis.from_url(redis_url)
-        incr = ScriptBatcher(client).register_script(INCR_BY)
-        await incr(keys=["flushed"], args=[1])
+        batcher = ScriptBatcher(client)
+        await batcher.run(INCR_BY.bind(keys=["flushed"], args=[1]))
         await client.script_flush()  # what a Redis restart does to the script cache
-        again = await asyncio.gather(incr(keys=["flushed"], args=[10]), incr(keys=["flushed"], args=[100]))
+        again = await asyncio.gather(*(batcher.run(INCR_BY.bind(keys=["flushed"], args=[n])) for n in (10, 100)))
         await client.aclose()
         return list(again)
 
@@ -64,8 +71,9 @@ def test_scripts_flushed_from_redis_are_loaded_again_and_the_calls_run_once(redi
 def test_an_unreachable_redis_fails_every_waiting_call(unused_tcp_port: int) -> None:
     async def scenario() -> list[object]:
         client = aioredis.Redis(host="127.0.0.1", port=unused_tcp_port, socket_connect_timeout=0.5)
-        incr = ScriptBatcher(client).register_script(INCR_BY)
-        outcomes = await asyncio.gather(*(incr(keys=["k"], args=[1]) for _ in range(3)), return_exceptions=True)
+        batcher = ScriptBatcher(client)
+        calls = [batcher.run(INCR_BY.bind(keys=["k"], args=[1])) for _ in range(3)]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
         await client.aclose()
         return list(outcomes)
 

@@ -12,15 +12,10 @@ from dataclasses import dataclass
 
 import redis
 
-from pipeline.state import keys
+from pipeline.state import keys, lua_scripts
+from pipeline.state.script_pipeline import ScriptPipeline
 
-# ARGV: uidvalidity, uid. Advance only within the same UIDVALIDITY and only forward.
-_ADVANCE = """
-if redis.call('HGET', KEYS[1], 'uidvalidity') ~= ARGV[1] then return 0 end
-local last = tonumber(redis.call('HGET', KEYS[1], 'last_uid') or '0')
-if tonumber(ARGV[2]) > last then redis.call('HSET', KEYS[1], 'last_uid', ARGV[2], 'updated', ARGV[3]) end
-return 1
-"""
+_ADVANCE = lua_scripts.load("inbox_cursor_advance")
 
 
 @dataclass(frozen=True)
@@ -39,7 +34,6 @@ class CursorStore:
         self.client = client
         self.mailbox = mailbox
         self.seen_retention = seen_retention
-        self._advance = client.register_script(_ADVANCE)
 
     def load(self, folder: str) -> Cursor:
         data = self.client.hgetall(keys.inbox_cursor(self.mailbox, folder))
@@ -58,12 +52,12 @@ class CursorStore:
     def done(self, folder: str, uidvalidity: int, uid: int, digest: str | None, counter: str | None) -> None:
         """The message at `uid` is handled: remember it and move the cursor past it, in one round trip."""
         now = time.time()
-        pipe = self.client.pipeline(transaction=True)
+        pipe = ScriptPipeline(self.client, transaction=True)
         if digest:
-            pipe.zadd(keys.inbox_seen(self.mailbox), {digest: now})
+            pipe.pipe.zadd(keys.inbox_seen(self.mailbox), {digest: now})
         if counter:
-            pipe.hincrby(keys.inbox_counts(self.mailbox), counter, 1)
-        self._advance(keys=[keys.inbox_cursor(self.mailbox, folder)], args=[uidvalidity, uid, now], client=pipe)
+            pipe.pipe.hincrby(keys.inbox_counts(self.mailbox), counter, 1)
+        pipe.call(_ADVANCE.bind(keys=[keys.inbox_cursor(self.mailbox, folder)], args=[uidvalidity, uid, now]))
         pipe.execute()
 
     def forget_old(self) -> None:

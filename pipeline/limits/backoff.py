@@ -1,7 +1,8 @@
 """The back-off factor an account's rate is multiplied by after throttle signals.
 
-One rule in two languages: `FACTOR_LUA` runs inside the limiter's and the quota gate's scripts,
-`effective_factor` computes the same for status and metrics (a property test holds them equal).
+One rule in two languages: the Lua fragment `pipeline/state/lua/lib/backoff_factor.lua` runs
+inside the limiter's, the send gate's and the throttle's scripts; `effective_factor` computes the
+same for status and metrics (tests/state/test_backoff_agreement.py holds the two equal).
 """
 
 from __future__ import annotations
@@ -13,34 +14,29 @@ MIN_FACTOR = 0.05
 RECOVERY_STEP = 0.1
 RECOVERY_QUIET = 30.0
 
-# Lua: expects `now` and `state` (an account state hash key) to be defined; sets `factor`.
-FACTOR_LUA = f"""
-local factor = 1
-do
-  local stored = redis.call('HMGET', state, 'rate_factor', 'last_throttle')
-  factor = tonumber(stored[1] or '1') or 1
-  if factor <= 0 then factor = 1 end
-  local last = tonumber(stored[2] or '')
-  if last and factor < 1 then
-    local steps = math.floor((now - last) / {RECOVERY_QUIET})
-    if steps > 0 then factor = math.min(1, factor + steps * {RECOVERY_STEP}) end
-  end
-  if factor < {MIN_FACTOR} then factor = {MIN_FACTOR} end
-end
-"""
+# The constants of lua/lib/backoff_factor.lua: a script that includes it passes these to `load`.
+LUA_CONSTANTS = {"MIN_FACTOR": MIN_FACTOR, "RECOVERY_STEP": RECOVERY_STEP, "RECOVERY_QUIET": RECOVERY_QUIET}
 
 
 def effective_factor(state: Mapping[str, str], now: float) -> float:
-    """Python mirror of FACTOR_LUA, for status and metrics."""
-    try:
-        factor = float(state.get("rate_factor") or 1.0)
-    except ValueError:
-        factor = 1.0
+    """The Lua fragment `backoff_factor(state, now)` in Python, for status and metrics."""
+    factor = _number(state.get("rate_factor")) or 1.0
     if factor <= 0:
         factor = 1.0
-    last = state.get("last_throttle")
-    if last and factor < 1:
-        steps = math.floor((now - float(last)) / RECOVERY_QUIET)
+    last = _number(state.get("last_throttle"))
+    if last is not None and factor < 1:
+        steps = math.floor((now - last) / RECOVERY_QUIET)
         if steps > 0:
             factor = min(1.0, factor + steps * RECOVERY_STEP)
     return max(MIN_FACTOR, factor)
+
+
+def _number(text: str | None) -> float | None:
+    """A stored number as Lua's `tonumber` reads it: None (Lua's nil) when absent or not a number."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None

@@ -22,9 +22,10 @@ import redis
 import redis.asyncio as aioredis
 
 from pipeline.config import RateLimitConfig, ResolvedAccount
-from pipeline.limits.backoff import FACTOR_LUA, effective_factor
+from pipeline.limits import backoff
+from pipeline.limits.backoff import effective_factor
 from pipeline.plugin_host.presets import Limits
-from pipeline.state import keys
+from pipeline.state import keys, lua_scripts
 from pipeline.state.script_batcher import ScriptBatcher
 
 TENANT = "default"  # accounts belong to the deployment, not to a tenant
@@ -145,88 +146,8 @@ class GateResult:
 # gate itself: at most SEND_BURST + 1 may go back to back when late deliveries bunch up.
 SEND_BURST = 2
 
-# KEYS[1] account state hash; per scope: its per-second log, its spacing tat, then its counters
-# ARGV: now ('' = the Redis server's clock, shared by every host), member, nscopes;
-#       per scope: per_second (0 none), use_factor, ncounters; per counter: cap (-1 none), ttl
-_TAKE = (
-    """
-local now = tonumber(ARGV[1])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
-local state = KEYS[1]
-local st = redis.call('HMGET', state, 'paused', 'health', 'exhausted_until')
-if st[1] == '1' then return {'paused', '0', '0', '0'} end
-if st[2] and st[2] ~= 'up' then return {'unhealthy', '0', '0', '0'} end
-local exhausted = tonumber(st[3] or '0') or 0
-if exhausted > now then return {'exhausted', st[3], '0', '0'} end
-"""
-    + FACTOR_LUA
-    + f"""
-local BURST = {SEND_BURST}
-"""
-    + """
-local a, k = 4, 2
-local plan = {}
-for s = 1, tonumber(ARGV[3]) do
-  local rate = tonumber(ARGV[a])
-  local use_factor = ARGV[a + 1] == '1'
-  local ncounters = tonumber(ARGV[a + 2])
-  a = a + 3
-  local log, spacing = KEYS[k], KEYS[k + 1]
-  k = k + 2
-  if rate > 0 then
-    if use_factor then rate = rate * factor end
-    local window, limit = 1, math.floor(rate + 1e-9)
-    if rate < 1 then window = 1 / rate; limit = 1 end
-    redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
-    if redis.call('ZCARD', log) >= limit then
-      local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
-      return {'early', string.format('%.6f', tonumber(oldest[2]) + window), tostring(s), '0'}
-    end
-    local interval = 1 / rate
-    local tat = tonumber(redis.call('GET', spacing) or '0') or 0
-    if tat < now then tat = now end
-    if tat - now > BURST * interval then
-      return {'early', string.format('%.6f', tat - BURST * interval), tostring(s), '0'}
-    end
-    plan[#plan + 1] = {'log', log, window}
-    plan[#plan + 1] = {'spacing', spacing, tat + interval}
-  end
-  for c = 1, ncounters do
-    local cap = tonumber(ARGV[a])
-    local ttl = ARGV[a + 1]
-    a = a + 2
-    local key = KEYS[k]
-    k = k + 1
-    if cap >= 0 and tonumber(redis.call('GET', key) or '0') >= cap then
-      return {'cap', '0', tostring(s), tostring(c)}
-    end
-    plan[#plan + 1] = {'count', key, ttl}
-  end
-end
-for _, p in ipairs(plan) do
-  if p[1] == 'log' then
-    redis.call('ZADD', p[2], now, ARGV[2])
-    redis.call('PEXPIRE', p[2], math.ceil(p[3] * 1000) + 1000)
-  elseif p[1] == 'spacing' then
-    redis.call('SET', p[2], string.format('%.6f', p[3]), 'PX', math.ceil((p[3] - now) * 1000) + 1000)
-  else
-    redis.call('INCR', p[2])
-    redis.call('EXPIRE', p[2], p[3])
-  end
-end
-return {'ok', '0', '0', '0'}
-"""
-)
-
-_REFUND = """
-for i = 1, #KEYS do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
-end
-return #KEYS
-"""
+_TAKE = lua_scripts.load("send_gate_take", SEND_BURST=SEND_BURST, **backoff.LUA_CONSTANTS)
+_REFUND = lua_scripts.load("counter_refund")
 
 
 @dataclass
@@ -261,9 +182,7 @@ class SendGate:
     def __init__(self, client: aioredis.Redis, rate_limit: RateLimitConfig, calls: ScriptBatcher | None = None) -> None:
         self.client = client
         self.rate_limit = rate_limit
-        calls = calls or ScriptBatcher(client)  # shared with the ledger: one round trip per loop tick
-        self._take = calls.register_script(_TAKE)
-        self._refund = calls.register_script(_REFUND)
+        self.calls = calls or ScriptBatcher(client)  # shared with the ledger: one round trip per loop tick
         self._cache: dict[tuple[str, int, str], tuple[list[Scope], _Plan]] = {}
         self._cache_minute = -1
 
@@ -273,7 +192,7 @@ class SendGate:
         server_clock = now is None
         now = time.time() if now is None else now
         scopes, plan = self._planned(account, recipient, now, server_clock)
-        raw = await self._take(keys=plan.keys, args=plan.args)
+        raw = await self.calls.run(_TAKE.bind(keys=plan.keys, args=plan.args))
         verdict, value, scope_index, counter_index = (item.decode() if isinstance(item, bytes) else str(item) for item in raw)
         result = GateResult(Verdict(verdict))
         if result.verdict == Verdict.OK:
@@ -308,7 +227,7 @@ class SendGate:
     async def refund(self, result: GateResult) -> None:
         """Give the counts back: the server did not accept the message, so it was not sent."""
         if result.taken:
-            await self._refund(keys=result.taken, args=[])
+            await self.calls.run(_REFUND.bind(keys=result.taken, args=[]))
             result.taken = []
 
 

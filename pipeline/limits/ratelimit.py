@@ -5,7 +5,7 @@ every scope it belongs to (its account, the account's provider, its recipient do
 then advances each of those scopes by its interval. A scope's interval is the largest of its
 per-window intervals (1/per_second, 60/per_minute, 3600/per_hour), so minute and hour limits
 are spaced, never burst at a window edge; an account's interval is stretched by its back-off
-factor (backoff.FACTOR_LUA). Jitter ("randomize delay", `rate_limit.jitter_ms`, off by
+factor (the `backoff_factor` Lua fragment, see backoff.py). Jitter ("randomize delay", `rate_limit.jitter_ms`, off by
 default) lengthens each gap by a random amount, so spacing never shrinks below the interval.
 
 Slots are reserved at most HORIZON seconds ahead; a message further out is told to come back to
@@ -24,77 +24,15 @@ from dataclasses import dataclass
 import redis
 
 from pipeline.config import ResolvedAccount
-from pipeline.limits.backoff import FACTOR_LUA
+from pipeline.limits import backoff
 from pipeline.limits.quota import TENANT, Scope
 from pipeline.plugin_host.presets import Limits
-from pipeline.state import keys
+from pipeline.state import keys, lua_scripts
 
 HORIZON = 2.0
 DEFER_QUANTUM = 0.5  # deferred messages due within the same half second travel together
-SEND_NOW_SECONDS = 0.010
 
-# KEYS: one tat per scope, then the account state hashes
-# ARGV: now, horizon, quantum, nscopes; per scope: interval, state index (0 none);
-#       nmessages; per message: extra gap, nscopes, scope indices…
-_RESERVE = (
-    """
-local now = tonumber(ARGV[1])
-local horizon = tonumber(ARGV[2])
-local quantum = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
-local interval, tat, vt = {}, {}, {}
-local a = 5
-for s = 1, n do
-  local base = tonumber(ARGV[a])
-  local si = tonumber(ARGV[a + 1])
-  a = a + 2
-  if si > 0 then
-    local state = KEYS[n + si]
-"""
-    + FACTOR_LUA
-    + """
-    base = base / factor
-  end
-  interval[s] = base
-  local t = tonumber(redis.call('GET', KEYS[s]) or '0') or 0
-  if t < now then t = now end
-  tat[s] = t
-  vt[s] = t
-end
-local m = tonumber(ARGV[a])
-a = a + 1
-local out = {}
-for i = 1, m do
-  local gap = tonumber(ARGV[a])
-  local c = tonumber(ARGV[a + 1])
-  a = a + 2
-  local idx = {}
-  local slot = now
-  for j = 1, c do
-    idx[j] = tonumber(ARGV[a])
-    a = a + 1
-    if vt[idx[j]] > slot then slot = vt[idx[j]] end
-  end
-  local reserved = slot - now <= horizon
-  for j = 1, c do
-    local s = idx[j]
-    vt[s] = slot + interval[s] + gap
-    if reserved then tat[s] = vt[s] end
-  end
-  if reserved then
-    out[i] = string.format('%.6f', slot - now)
-  else
-    out[i] = 'w' .. string.format('%.6f', math.floor((slot - now - horizon / 2) / quantum) * quantum)
-  end
-end
-for s = 1, n do
-  if tat[s] > now then
-    redis.call('SET', KEYS[s], string.format('%.6f', tat[s]), 'PX', math.ceil((tat[s] - now) * 1000) + 60000)
-  end
-end
-return out
-"""
-)
+_RESERVE = lua_scripts.load("rate_reserve", **backoff.LUA_CONSTANTS)
 
 
 def interval(limits: Limits) -> float:
@@ -133,7 +71,6 @@ class RateLimiter:
         self.jitter = jitter_ms / 1000.0
         self.tenant = tenant
         self.horizon = horizon
-        self._reserve = client.register_script(_RESERVE)
 
     def reserve(self, account: ResolvedAccount, count: int, now: float) -> list[float]:
         """Delays (seconds from now) for `count` messages on this account alone, in order."""
@@ -164,7 +101,7 @@ class RateLimiter:
         for message_scopes in requests:
             args += [random.uniform(0, self.jitter) if self.jitter else 0.0, len(message_scopes)]
             args += [scope_index[s.key] for s in message_scopes]
-        raw = self._reserve(keys=script_keys, args=args)
+        raw = lua_scripts.run(self.client, _RESERVE.bind(keys=script_keys, args=args))
         slots = []
         for item in raw:
             text = item.decode() if isinstance(item, bytes) else str(item)

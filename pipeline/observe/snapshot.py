@@ -22,34 +22,14 @@ from pipeline.limits.rotation import sent_today
 from pipeline.limits.throttle import throttles_last_hour
 from pipeline.plugin_host.manager import get_plugin_manager, presets
 from pipeline.plugin_host.presets import Limits
-from pipeline.state import keys
+from pipeline.state import keys, lua_scripts
 
 STAGE_QUEUES = ("mailpipe.render", "mailpipe.route", "mailpipe.rate_limit", "mailpipe.send", "mailpipe.classify")
 RECENT_WINDOW = 3600.0
 RECENT_MAX_ENTRIES = 200_000
 _STREAM_CHUNK = 5_000
 
-# ARGV: namespace, queue names… → per queue {ready, held, delayed, dead, head timestamp ms, head eta ms}
-# The head message's timestamps are matched in Lua so a 100-email payload never leaves Redis.
-_QUEUES = """
-local ns = ARGV[1]
-local out = {}
-for i = 2, #ARGV do
-  local q = ns .. ':' .. ARGV[i]
-  local ts, eta = '-1', '-1'
-  local head = redis.call('LINDEX', q, 0)
-  if head then
-    local data = redis.call('HGET', q .. '.msgs', head)
-    if data then
-      for v in string.gmatch(data, '"message_timestamp":(%d+)') do ts = v end
-      for v in string.gmatch(data, '"eta":(%d+)') do eta = v end
-    end
-  end
-  out[#out + 1] = {redis.call('LLEN', q), redis.call('HLEN', q .. '.msgs'), redis.call('HLEN', q .. '.DQ.msgs'),
-                   redis.call('ZCARD', q .. '.XQ'), ts, eta}
-end
-return out
-"""
+_QUEUES = lua_scripts.load("queue_depths")
 
 
 @dataclass(frozen=True)
@@ -93,7 +73,7 @@ class Totals:
 
 def queue_depths(client: redis.Redis, namespace: str, now: float | None = None) -> list[QueueDepth]:
     now_ms = (now if now is not None else time.time()) * 1000
-    rows = client.eval(_QUEUES, 0, namespace, *STAGE_QUEUES)
+    rows = lua_scripts.run(client, _QUEUES.bind(keys=[], args=[namespace, *STAGE_QUEUES]))
     out = []
     for queue, (ready, held, delayed, dead, ts, eta) in zip(STAGE_QUEUES, rows, strict=True):
         since = max(int(ts), int(eta))

@@ -32,7 +32,7 @@ import structlog
 from pipeline.context import StageContext
 from pipeline.runtime.enqueue import Enqueuer
 from pipeline.stages.batch import Forward
-from pipeline.state import keys
+from pipeline.state import keys, lua_scripts
 from pipeline.state.status import Transition
 
 log = structlog.get_logger("mailpipe.sweeper")
@@ -41,24 +41,7 @@ log = structlog.get_logger("mailpipe.sweeper")
 # (models nest it first), dumped as "event_id":…,"tenant":… in field order.
 _IDENTITY = re.compile(r'"event_id":"((?:[^"\\]|\\.)*)","tenant":"([A-Za-z0-9_.-]{1,64})"')
 
-# KEYS: pending zset, event hash, outcome counts. ARGV: event_id, cutoff, now, stalled_after.
-# Returns the event JSON to re-drive, or false (not stalled any more, final, or unknown).
-# The n-th re-drive of one event waits stalled_after * 2^(n-1) (capped at 64 times) before the next:
-# on an overloaded pipeline re-drives must not pile up faster than the copies can move.
-_CLAIM_STALLED = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
-local event = redis.call('HGET', KEYS[2], 'event')
-if not event or redis.call('HEXISTS', KEYS[2], 'outcome') == 1 then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  return false
-end
-local n = redis.call('HINCRBY', KEYS[2], 'redriven', 1)
-local wait = tonumber(ARGV[4]) * (math.min(2 ^ (n - 1), 64) - 1)
-redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + wait, ARGV[1])
-redis.call('HINCRBY', KEYS[3], 'redriven', 1)
-return event
-"""
+_CLAIM_STALLED = lua_scripts.load("sweeper_claim_stalled")
 
 
 def identity(item: str) -> tuple[str, str] | None:
@@ -107,7 +90,6 @@ class SweepReport:
 def sweep(ctx: StageContext, enqueuer: Enqueuer, *, stalled_after: float, limit: int = 1000) -> SweepReport:
     """Re-drive up to `limit` events stalled for more than `stalled_after` seconds. Idempotent."""
     report = SweepReport()
-    claim = ctx.redis.register_script(_CLAIM_STALLED)
     for raw_tenant in sorted(ctx.redis.smembers(keys.tenants())):
         tenant = raw_tenant.decode() if isinstance(raw_tenant, bytes) else str(raw_tenant)
         now = ctx.clock()
@@ -118,7 +100,8 @@ def sweep(ctx: StageContext, enqueuer: Enqueuer, *, stalled_after: float, limit:
         ids: list[str] = []
         for event_id in stalled:
             keys_ = [keys.pending(tenant), keys.event(tenant, event_id), keys.outcome_counts(tenant)]
-            event = claim(keys=keys_, args=[event_id, now - stalled_after, now, stalled_after])
+            call = _CLAIM_STALLED.bind(keys=keys_, args=[event_id, now - stalled_after, now, stalled_after])
+            event = lua_scripts.run(ctx.redis, call)
             if event:
                 events.append(event.decode() if isinstance(event, bytes) else str(event))
                 ids.append(event_id)

@@ -12,51 +12,37 @@ lone call is no slower than a direct one.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from pipeline.state.lua_scripts import ScriptCall
+
 MAX_CALLS_PER_PIPELINE = 1000
 
 
-@dataclass(frozen=True)
-class BatchedScript:
-    batcher: ScriptBatcher
-    source: str
-    sha: str
-
-    async def __call__(self, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
-        return await self.batcher.call(self, keys, args)
-
-
 @dataclass
-class _Call:
-    script: BatchedScript
-    keys: Sequence[Any]
-    args: Sequence[Any]
+class _Queued:
+    call: ScriptCall
     future: asyncio.Future[Any]
 
 
 class ScriptBatcher:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
-        self._queued: list[_Call] = []
+        self._queued: list[_Queued] = []
         self._flush_scheduled = False
         self._in_flight: set[asyncio.Task[None]] = set()
         self.round_trips = 0  # for tests and the benchmark's write-up
         self.calls = 0
 
-    def register_script(self, source: str) -> BatchedScript:
-        return BatchedScript(self, source, hashlib.sha1(source.encode()).hexdigest())
-
-    async def call(self, script: BatchedScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+    async def run(self, call: ScriptCall) -> Any:
+        """Queue the call for this loop tick's pipeline and wait for its own result."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queued.append(_Call(script, keys, args, future))
+        self._queued.append(_Queued(call, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -70,7 +56,7 @@ class ScriptBatcher:
             self._in_flight.add(task)  # keep a reference until it ends
             task.add_done_callback(self._in_flight.discard)
 
-    async def _run(self, calls: list[_Call]) -> None:
+    async def _run(self, calls: list[_Queued]) -> None:
         try:
             results = await self._execute(calls)
         except BaseException as exc:  # the callers get the error, each its own copy
@@ -92,22 +78,22 @@ class ScriptBatcher:
             else:
                 call.future.set_result(result)
 
-    async def _execute(self, calls: list[_Call]) -> list[Any]:
+    async def _execute(self, calls: list[_Queued]) -> list[Any]:
         self.round_trips += 1
         self.calls += len(calls)
         results = await self._pipeline(calls)
         missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
         if missing:
             # Redis restarted (or SCRIPT FLUSH): the refused calls did not run, so load and resend them.
-            for source in {calls[i].script.source for i in missing}:
+            for source in {calls[i].call.script.source for i in missing}:
                 await self.client.script_load(source)
             again = await self._pipeline([calls[i] for i in missing])
             for i, result in zip(missing, again, strict=True):
                 results[i] = result
         return results
 
-    async def _pipeline(self, calls: list[_Call]) -> list[Any]:
+    async def _pipeline(self, calls: list[_Queued]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
-        for call in calls:
-            pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+        for queued in calls:
+            pipe.execute_command("EVALSHA", *queued.call.evalsha_args())
         return list(await pipe.execute(raise_on_error=False))

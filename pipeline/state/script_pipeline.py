@@ -1,36 +1,38 @@
-"""A non-transactional pipeline whose Lua script calls go out as plain EVALSHA.
+"""A pipeline whose Lua script calls go out as plain EVALSHA, among the pipeline's other commands.
 
 redis-py sends `SCRIPT EXISTS` before every pipeline that holds registered `Script` objects: one
 more round trip for each batch of status writes. Here a script is assumed loaded; a call Redis
 refuses with NOSCRIPT (after a restart or SCRIPT FLUSH) did not run, and is run again on its own
-through the `Script`, which loads it.
+(`lua_scripts.run` loads it). With `transaction=True` the commands run as one MULTI/EXEC; a call
+refused with NOSCRIPT is then re-run right after it, outside the transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import redis
-from redis.commands.core import Script
 from redis.exceptions import NoScriptError
+
+from pipeline.state.lua_scripts import ScriptCall, run
 
 
 class ScriptPipeline:
-    def __init__(self, client: redis.Redis) -> None:
-        self.pipe = client.pipeline(transaction=False)  # queue plain commands on it directly
-        self._calls: dict[int, tuple[Script, Sequence[Any], Sequence[Any]]] = {}
+    def __init__(self, client: redis.Redis, *, transaction: bool = False) -> None:
+        self.client = client
+        self.pipe = client.pipeline(transaction=transaction)  # queue plain commands on it directly
+        self._calls: dict[int, ScriptCall] = {}
 
-    def call(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> None:
-        self._calls[len(self.pipe)] = (script, keys, args)
-        self.pipe.evalsha(script.sha, len(keys), *keys, *args)
+    def call(self, call: ScriptCall) -> None:
+        self._calls[len(self.pipe)] = call
+        self.pipe.evalsha(*call.evalsha_args())  # type: ignore[arg-type]
 
     def execute(self) -> list[Any]:
         """Every command's result, in order; the first error raised after all have run."""
         results = list(self.pipe.execute(raise_on_error=False))
-        for index, (script, keys, args) in self._calls.items():
+        for index, call in self._calls.items():
             if isinstance(results[index], NoScriptError):
-                results[index] = script(keys=keys, args=args)
+                results[index] = run(self.client, call)
         for result in results:
             if isinstance(result, Exception):
                 raise result
