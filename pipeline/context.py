@@ -10,6 +10,8 @@ from functools import cached_property
 import pluggy
 import redis
 
+from pipeline.archive.coldstore import DeliveryLogReader
+from pipeline.archive.stores import reader_for, retention_of
 from pipeline.config import Config, ResolvedAccount, resolve_account
 from pipeline.limits.account_state import AccountState
 from pipeline.limits.ratelimit import RateLimiter
@@ -30,8 +32,13 @@ class StageContext:
     clock: Callable[[], float] = time.time
 
     @cached_property
+    def cold(self) -> DeliveryLogReader | None:
+        """The delivery log, for the rare event or Message-ID that Redis has already let go."""
+        return reader_for(self.config)
+
+    @cached_property
     def status(self) -> StatusStore:
-        return StatusStore(self.redis)
+        return StatusStore(self.redis, retention=retention_of(self.config), cold=self.cold)
 
     @cached_property
     def suppression(self) -> SuppressionStore:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from pipeline.cli import accounts, bounce, control_cmds, core, database, inbox, plugins_cmd, serve, webhooks_cmd
+from pipeline.cli import archive as archive_cmd
 from pipeline.cli import status as status_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="mailpipe: lead email through your own SMTP accounts.")
@@ -18,6 +19,7 @@ app.add_typer(inbox.app, name="inbox", help="Replies, auto-replies, bounces and 
 app.add_typer(database.app, name="db", help="The PostgreSQL schema: upgrade, downgrade, current.")
 control_cmds.register(app)
 webhooks_cmd.register(app)
+archive_cmd.register(app)
 
 
 def main() -> None:

@@ -18,9 +18,10 @@ import pluggy
 import redis
 from prometheus_client import Counter
 
+from pipeline.archive.stores import reader_for, retention_of
 from pipeline.config import Config
+from pipeline.inbox.index import MessageIndex
 from pipeline.models import DeliveryEvent, RecipientEvent, is_hard_bounce
-from pipeline.state import keys
 from pipeline.state.status import StatusStore, Transition
 from pipeline.state.suppression import SuppressionStore
 
@@ -60,7 +61,9 @@ class FeedbackApplier:
         self.config = config
         self.client = client
         self.pm = pm
-        self.status = StatusStore(client)
+        cold = reader_for(config)
+        self.status = StatusStore(client, retention=retention_of(config), cold=cold)
+        self.index = MessageIndex(client, ttl=config.retention.feedback_window, cold=cold)
         self.suppression = SuppressionStore(client)
 
     def event_id_for(self, event: DeliveryEvent) -> str | None:
@@ -68,8 +71,8 @@ class FeedbackApplier:
         if event.event_id:
             return event.event_id
         if event.message_id:
-            found = self.client.hget(keys.message_index(event.tenant), event.message_id)
-            return found.decode() if isinstance(found, bytes) else None
+            found = self.index.find([event.message_id], [event.tenant])
+            return found.event_id if found else None
         return None
 
     def recipient_of(self, event: DeliveryEvent, event_id: str | None) -> str | None:

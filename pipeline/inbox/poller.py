@@ -69,7 +69,7 @@ class Poller:
         self.stop = stop or threading.Event()
         retention = (max(self.settings.backfill_days, 1) + 2) * 86400.0
         self.cursors = CursorStore(ctx.redis, mailbox.name, seen_retention=retention)
-        self.index = MessageIndex(ctx.redis)
+        self.index = MessageIndex(ctx.redis, ttl=ctx.config.retention.feedback_window, cold=ctx.cold)
         self.stats = PollStats()
         self._forgot_at = 0.0
         self.log = log.bind(mailbox=mailbox.name)

@@ -60,6 +60,8 @@ def decide(result: SendResult, ctx: StageContext) -> Decision:
         "account": routed.account,
         "route": routed.route,
         "attempt": routed.attempt,
+        "sender": routed.from_addr,
+        "message_id": routed.message.message_id,
         "code": reply.code,
         "enhanced": reply.enhanced or verdict.enhanced,
         "reply": reply.text[:500],
@@ -123,7 +125,9 @@ def decide(result: SendResult, ctx: StageContext) -> Decision:
 def handle(results: list[SendResult], ctx: StageContext) -> list[Forward]:
     decisions = [decide(result, ctx) for result in results]
     sent = [r.routed for r, d in zip(results, decisions, strict=True) if d.transition.state == RecipientEvent.SENT]
-    MessageIndex(ctx.redis).remember([(s.event.tenant, s.message.message_id, s.event.event_id) for s in sent])
+    MessageIndex(ctx.redis, ttl=ctx.config.retention.feedback_window).remember(
+        [(s.event.tenant, s.message.message_id, s.event.event_id) for s in sent]
+    )
     applied = ctx.status.record([d.transition for d in decisions])
     forwards: list[Forward] = []
     suppression = ctx.config.suppression

@@ -88,7 +88,7 @@ def handle(requests: list[RouteRequest], ctx: StageContext) -> list[Forward]:
     paused = {name: u.paused for name, u in usage.items()}
     assigned: dict[str, int] = {}
     for tenant, batch in by_tenant.items():
-        found = ctx.suppression.lookup(tenant, [r.message.event.to for r in batch])
+        found = ctx.suppression.lookup(tenant, [r.message.event.to for r in batch], [r.message.event.list_name for r in batch])
         waiting: dict[float, list[str]] = {}
         for request, suppression in zip(batch, found, strict=True):
             event = request.message.event

@@ -18,8 +18,18 @@ def events_stream(tenant: str) -> str:
 
 
 def message_index(tenant: str) -> str:
-    """Message-ID → event_id, so bounces and replies find their event."""
+    """The old unbounded Message-ID → event_id hash (read only, until its entries are gone)."""
     return f"{PREFIX}:{tenant}:msgid"
+
+
+def message_ref(tenant: str, message_id: str) -> str:
+    """One Message-ID → event_id entry with its own TTL ([retention] feedback_window)."""
+    return f"{PREFIX}:{tenant}:mid:{message_id}"
+
+
+def dedupe_marker(tenant: str, event_id: str) -> str:
+    """Kept for [retention] dedupe_window after an event's status hash expired: its event_id stays taken."""
+    return f"{PREFIX}:{tenant}:seen:{event_id}"
 
 
 def dead_letter(tenant: str) -> str:
@@ -46,6 +56,11 @@ def tenants() -> str:
 
 def suppression(tenant: str) -> str:
     return f"{PREFIX}:{tenant}:suppressed"
+
+
+def suppression_stream(tenant: str) -> str:
+    """Every suppression a worker adds, for the archiver to copy into the database."""
+    return f"{PREFIX}:{tenant}:suppression-log"
 
 
 def soft_bounces(tenant: str, address: str) -> str:

@@ -3,6 +3,11 @@
 An event hash holds `state` (latest), `outcome` (the final one, set once), the original event
 JSON (so a stalled event can be re-driven) and counters; the history is a list of JSON entries;
 every transition is appended to the tenant's events stream.
+
+Redis holds hot state only (ARCHITECTURE §9): once an event is final its hash and history expire
+after ``Retention.hot``; a one-byte dedupe marker keeps the event_id taken for
+``Retention.dedupe_window``; the stream is trimmed by length and by age. The delivery log in
+PostgreSQL (pipeline/archive) keeps everything longer; ``ColdStatus`` is how this store reaches it.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -21,10 +26,10 @@ from pipeline.state.script_pipeline import ScriptPipeline
 STREAM_MAXLEN = 1_000_000
 HISTORY_MAX = 200
 
-# KEYS: event hash, history list, stream, pending zset, outcome counts
+# KEYS: event hash, history list, stream, pending zset, outcome counts, dedupe marker
 # ARGV: event_id, tenant, event json, now, entry json, next_progress_at
 _ACCEPT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[6]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'accepted', 'created', ARGV[4], 'updated', ARGV[4], 'event', ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[5])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'event_id', ARGV[1], 'tenant', ARGV[2], 'state', 'accepted', 'entry', ARGV[5])
@@ -33,7 +38,11 @@ redis.call('HINCRBY', KEYS[5], 'accepted', 1)
 return 1
 """
 
-# ARGV: event_id, tenant, state, final(0/1), now, entry json, stream maxlen, history max
+# ARGV: event_id, tenant, state, final(0/1), now, entry json, stream maxlen, history max,
+#       hot seconds, dedupe seconds, oldest stream id kept (ms)
+# A final transition starts the hot window (EXPIRE on hash and history; later updates keep the TTL),
+# sets the dedupe marker and trims the stream by age. `created` and `final` ride on each stream
+# entry so the delivery log places the row without reading Redis again.
 _TRANSITION = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if ARGV[4] == '1' then
@@ -45,9 +54,29 @@ end
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated', ARGV[5])
 redis.call('RPUSH', KEYS[2], ARGV[6])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[8]), -1)
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'event_id', ARGV[1], 'tenant', ARGV[2], 'state', ARGV[3], 'entry', ARGV[6])
+local created = redis.call('HGET', KEYS[1], 'created') or ARGV[5]
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'event_id', ARGV[1], 'tenant', ARGV[2], 'state', ARGV[3], 'entry', ARGV[6], 'created', created, 'final', ARGV[4])
+if ARGV[4] == '1' then
+  redis.call('EXPIRE', KEYS[1], ARGV[9])
+  redis.call('EXPIRE', KEYS[2], ARGV[9])
+  redis.call('SET', KEYS[6], '1', 'EX', ARGV[10])
+  redis.call('XTRIM', KEYS[3], 'MINID', '~', ARGV[11])
+end
 return 1
 """
+@dataclass(frozen=True)
+class Retention:
+    """Seconds each piece of hot state outlives an event's final outcome ([retention] in the config)."""
+
+    hot: float = 86_400.0
+    dedupe_window: float = 30 * 86_400.0
+    stream_max_age: float = 86_400.0
+
+    def __post_init__(self) -> None:
+        for name in ("hot", "dedupe_window", "stream_max_age"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"retention.{name} must be at least 1 second")
+
 
 
 @dataclass
@@ -75,9 +104,17 @@ class EventStatus:
     event: dict[str, Any] | None
 
 
+class ColdStatus(Protocol):
+    """The delivery log seen from the hot store: where an event is found once Redis let it go."""
+
+    def status(self, tenant: str, event_id: str) -> EventStatus | None: ...
+
+
 class StatusStore:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, retention: Retention | None = None, cold: ColdStatus | None = None) -> None:
         self.client = client
+        self.retention = retention or Retention()
+        self.cold = cold
         self._accept = client.register_script(_ACCEPT)
         self._transition = client.register_script(_TRANSITION)
 
@@ -99,6 +136,7 @@ class StatusStore:
                     keys.events_stream(event.tenant),
                     keys.pending(event.tenant),
                     keys.outcome_counts(event.tenant),
+                    keys.dedupe_marker(event.tenant, event.event_id),
                 ],
                 args=[event.event_id, event.tenant, event.to_json(), now, entry, max(due, now), STREAM_MAXLEN],
             )
@@ -129,6 +167,7 @@ class StatusStore:
                     keys.events_stream(t.tenant),
                     keys.pending(t.tenant),
                     keys.outcome_counts(t.tenant),
+                    keys.dedupe_marker(t.tenant, t.event_id),
                 ],
                 args=[
                     t.event_id,
@@ -139,9 +178,28 @@ class StatusStore:
                     json.dumps(entry, default=str),
                     STREAM_MAXLEN,
                     HISTORY_MAX,
+                    int(self.retention.hot),
+                    int(self.retention.dedupe_window),
+                    int((now - self.retention.stream_max_age) * 1000),
                 ],
             )
-        return [r == 1 for r in pipe.execute()]
+        results = pipe.execute()
+        if self.cold is not None:
+            late = [(i, t) for i, (t, r) in enumerate(zip(transitions, results, strict=True)) if r == -1 and t.update]
+            for i, t in late:
+                results[i] = 1 if self._record_late(self.cold, t, now) else -1
+        return [r == 1 for r in results]
+
+    def _record_late(self, cold: ColdStatus, t: Transition, now: float) -> bool:
+        """An update (bounce mail, webhook) for an event Redis no longer holds: onto the stream for the delivery log."""
+        found = cold.status(t.tenant, t.event_id)
+        if found is None:
+            return False
+        entry = json.dumps({"at": now, "state": t.state, **t.entry}, default=str)
+        fields = {"event_id": t.event_id, "tenant": t.tenant, "state": t.state, "entry": entry, "created": found.created}
+        self.client.xadd(keys.events_stream(t.tenant), fields, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+        return True
+
 
     def expect_progress(self, tenant: str, event_ids: list[str], at: float) -> None:
         """Tell the sweeper when these waiting events are next due to move."""
@@ -154,7 +212,7 @@ class StatusStore:
         pipe.lrange(keys.history(tenant, event_id), 0, -1)
         data, history = pipe.execute()
         if not data:
-            return None
+            return self.cold.status(tenant, event_id) if self.cold is not None else None
         text = {k.decode(): v.decode() for k, v in data.items()}
         return EventStatus(
             event_id=event_id,

@@ -1,4 +1,12 @@
-"""Global suppression per tenant: address → reason and time, shared by every route."""
+"""Suppression per tenant: address → reason and time, shared by every account and route.
+
+This hash is the hot index the route stage reads; the database keeps the suppression lists
+(pipeline/control/suppressions.py). A worker's own additions (bounces, complaints, unsubscribes)
+also go onto the tenant's suppression log stream, which the archiver copies into the database, so
+losing Redis loses no suppression: ``mailpipe suppression rebuild`` reloads this index. A
+suppression scoped to one list is stored under ``@<list>:<address>``; tenant-wide ones under the
+bare address.
+"""
 
 from __future__ import annotations
 
@@ -23,13 +31,44 @@ def _norm(address: str) -> str:
     return address.strip().lower()
 
 
+def _field(address: str, scope: str) -> str:
+    return f"@{scope}:{_norm(address)}" if scope else _norm(address)
+
+
 class SuppressionStore:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
-    def add(self, tenant: str, address: str, reason: str, source: str = "manual") -> bool:
-        record = json.dumps({"reason": reason, "at": time.time(), "source": source})
-        return bool(self.client.hsetnx(keys.suppression(tenant), _norm(address), record))
+    def add(self, tenant: str, address: str, reason: str, source: str = "manual", *, log: bool = True) -> bool:
+        """Suppress; with ``log`` (a worker's own finding) also onto the stream the database is fed from."""
+        now = time.time()
+        record = json.dumps({"reason": reason, "at": now, "source": source})
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hsetnx(keys.suppression(tenant), _norm(address), record)
+        if log:
+            pipe.sadd(keys.tenants(), tenant)
+            fields = {"tenant": tenant, "address": _norm(address), "reason": reason, "source": source, "at": now}
+            pipe.xadd(keys.suppression_stream(tenant), fields, maxlen=1_000_000, approximate=True)  # type: ignore[arg-type]
+        return bool(pipe.execute()[0])
+
+    def load(self, tenant: str, rows: list[tuple[str, str, str, str, float]], *, replace: bool = False) -> int:
+        """Write (address, list scope or "", reason, source, at) rows into the hot index; ``replace`` empties it first."""
+        pipe = self.client.pipeline(transaction=False)
+        if replace:
+            pipe.delete(keys.suppression(tenant))
+        mapping = {
+            _field(address, scope): json.dumps({"reason": reason, "at": at, "source": source})
+            for address, scope, reason, source, at in rows
+        }
+        for start in range(0, len(mapping), 10_000):
+            chunk = dict(list(mapping.items())[start : start + 10_000])
+            pipe.hset(keys.suppression(tenant), mapping=chunk)  # type: ignore[arg-type]
+        pipe.execute()
+        return len(mapping)
+
+    def discard(self, tenant: str, address: str, scope: str = "") -> bool:
+        """Remove one entry of the hot index (after the database removed it)."""
+        return bool(self.client.hdel(keys.suppression(tenant), _field(address, scope)))
 
     def remove(self, tenant: str, address: str) -> bool:
         pipe = self.client.pipeline(transaction=False)
@@ -37,10 +76,17 @@ class SuppressionStore:
         pipe.delete(keys.soft_bounces(tenant, _norm(address)))
         return bool(pipe.execute()[0])
 
-    def lookup(self, tenant: str, addresses: list[str]) -> list[Suppression | None]:
+    def lookup(self, tenant: str, addresses: list[str], lists: list[str | None] | None = None) -> list[Suppression | None]:
+        """Per address, its tenant-wide suppression, else the one of its list (``lists`` in the same order)."""
         if not addresses:
             return []
-        raw = self.client.hmget(keys.suppression(tenant), [_norm(a) for a in addresses])
+        fields = [_norm(a) for a in addresses]
+        scoped = [_field(a, name) if name else "" for a, name in zip(addresses, lists or [None] * len(addresses), strict=True)]
+        answer = self.client.hmget(keys.suppression(tenant), fields + scoped)
+        raw = [
+            wide if wide is not None else listed
+            for wide, listed in zip(answer[: len(fields)], answer[len(fields) :], strict=True)
+        ]
         out: list[Suppression | None] = []
         for address, value in zip(addresses, raw, strict=True):
             if value is None:
