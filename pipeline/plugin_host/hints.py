@@ -184,6 +184,17 @@ GENERIC = (
         reply=r"\b535\b|\b5\.7\.8\b|authentication (failed|unsuccessful)|credentials",
     ),
     hint(
+        "The provider revoked this account's OAuth grant (invalid_grant: consent withdrawn, password changed or "
+        "token expired): the mailbox owner must connect it again.",
+        steps=[Step.AUTH],
+        reply=r"invalid_grant",
+    ),
+    hint(
+        "The OAuth token endpoint did not answer (down or slow): this is temporary; mail waits and retries.",
+        steps=[Step.AUTH],
+        reply=r"token endpoint .*(unreachable|timed out|HTTP 5|unavailable)",
+    ),
+    hint(
         "The provider refuses {from_email} as sender: verify that address (or its domain) in the "
         "provider's dashboard, or send from an address the login may use.",
         steps=[Step.SEND],

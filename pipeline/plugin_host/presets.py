@@ -43,6 +43,7 @@ class ProviderPreset(BaseModel):
     security: Security = Security.STARTTLS
     username: str | None = None  # fixed username convention, e.g. SendGrid's "apikey"
     auth_methods: tuple[str, ...] = ("PLAIN", "LOGIN")
+    oauth_scopes: tuple[str, ...] = ()  # what an XOAUTH2 grant must cover, when auth_methods has XOAUTH2
     limits: Limits = Field(default_factory=Limits)
     max_recipients: int | None = None
     requires_region: bool = False

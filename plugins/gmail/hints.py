@@ -1,6 +1,7 @@
 """What Gmail's failures mean and what to do about them."""
 
 from pipeline.config import AccountConfig
+from pipeline.config.oauth import AuthMethod
 from pipeline.plugin_host.hints import Step, hint
 
 
@@ -8,13 +9,33 @@ def _username_not_address(account: AccountConfig) -> bool:
     return account.username is not None and "@" not in account.username
 
 
+def _xoauth2(account: AccountConfig) -> bool:
+    return account.auth_method == AuthMethod.XOAUTH2
+
+
 HINTS = (
     hint(
-        "Gmail refused the password: with 2-Step Verification on, Gmail needs an App Password (Google Account → "
-        "Security → 2-Step Verification → App passwords), not the normal password. Without 2-Step "
-        "Verification there are no App Passwords: turn it on first.",
+        "Gmail wants an App Password (534 5.7.9): the account has 2-Step Verification on, so its normal password "
+        "is refused; create an App Password (Google Account → Security → 2-Step Verification → App passwords) "
+        'and use it as the password, or switch this mailbox to OAuth (auth_method = "xoauth2").',
         steps=[Step.AUTH],
-        reply=r"\b53[45]\b|badcredentials|application-specific|not accepted",
+        reply=r"\b534\b|5\.7\.9\b|application-specific password required",
+        when=lambda a: not _xoauth2(a),
+    ),
+    hint(
+        "Gmail did not accept the username and password (535 5.7.8): App Passwords exist only once 2-Step "
+        "Verification is turned on (Google Account → Security → 2-Step Verification); turn it on, create an App "
+        'Password and use that, or switch this mailbox to OAuth (auth_method = "xoauth2").',
+        steps=[Step.AUTH],
+        reply=r"\b535\b.*5\.7\.8|username and password not accepted|badcredentials",
+        when=lambda a: not _xoauth2(a),
+    ),
+    hint(
+        "Gmail refused the OAuth access token: the grant must cover https://mail.google.com/ and belong to "
+        "{username}; if it was revoked, the mailbox owner must connect it again.",
+        steps=[Step.AUTH],
+        reply=r"\b535\b|5\.7\.8|invalid_grant",
+        when=_xoauth2,
     ),
     hint(
         "Gmail's username is the full address (name@gmail.com or your Workspace address), not {username}.",
