@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -90,3 +91,26 @@ class WebhooksConfig(BaseModel):
 def secret_refs(table: dict[str, Any]) -> dict[str, SecretRef]:
     """The values of a provider table that reference secrets (``env:NAME`` or ``file:PATH``)."""
     return {k: SecretRef(v) for k, v in table.items() if isinstance(v, str) and v.startswith(("env:", "file:"))}
+
+
+@dataclass(frozen=True)
+class WebhookKeys:
+    """What a built-in provider's ``[webhooks.<provider>]`` table may hold, and what it needs to verify."""
+
+    secrets: tuple[str, ...]  # texts, literal or ``env:``/``file:``
+    settings: tuple[str, ...] = ()  # other keys, checked one by one in config.validate
+    needs: tuple[tuple[str, ...], ...] = ()  # one of these groups, in full, or every request is refused
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.secrets + self.settings
+
+
+WEBHOOK_KEYS: dict[str, WebhookKeys] = {
+    "sendgrid": WebhookKeys(secrets=("public_key",), needs=(("public_key",),)),
+    "mailgun": WebhookKeys(secrets=("signing_key",), needs=(("signing_key",),)),
+    "postmark": WebhookKeys(secrets=("username", "password", "path_token"), needs=(("username", "password"), ("path_token",))),
+    "ses": WebhookKeys(
+        secrets=(), settings=("topic_arns", "confirm_subscriptions", "certificates_dir"), needs=(("topic_arns",),)
+    ),
+}

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+from pathlib import Path
 from typing import Any
 
 from pipeline.config.schema import Config
+from pipeline.config.serve import WEBHOOK_KEYS, WebhookKeys
+from pipeline.secrets import SecretRef
+
+SNS_TOPIC_ARN = re.compile(r"^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$")
 
 
 def cross_check(config: Config) -> list[tuple[tuple[Any, ...], str]]:
@@ -21,6 +28,7 @@ def cross_check(config: Config) -> list[tuple[tuple[Any, ...], str]]:
             if name not in seen:
                 problems.append((("routes", index, "accounts"), f"unknown account {name!r}"))
     problems += _serve_problems(config)
+    problems += webhook_problems(config.webhooks.providers, Path(config.base_dir))
     if config.default.account not in seen:
         problems.append((("default", "account"), f"unknown account {config.default.account!r}"))
     for index, account in enumerate(config.accounts):
@@ -30,9 +38,9 @@ def cross_check(config: Config) -> list[tuple[tuple[Any, ...], str]]:
                 problems.append((("accounts", index, "password"), error))
         if account.imap is not None and (error := account.imap.password.check()):
             problems.append((("accounts", index, "imap"), f"imap password: {error}"))
-        if account.limits and account.limits.per_second and account.limits.per_day:
-            if account.limits.per_second > account.limits.per_day:
-                problems.append((("accounts", index, "limits"), "per_second exceeds per_day"))
+        limits = account.limits
+        if limits and limits.per_second and limits.per_day and limits.per_second > limits.per_day:
+            problems.append((("accounts", index, "limits"), "per_second exceeds per_day"))
     if config.inbox is not None and (error := config.inbox.password.check()):
         problems.append((("inbox", "password"), f"imap password: {error}"))
     return problems
@@ -50,3 +58,57 @@ def _serve_problems(config: Config) -> list[tuple[tuple[Any, ...], str]]:
     if config.tracking.campaigns and not serve.tracking_domain:
         problems.append((("tracking", "campaigns"), "click tracking needs [serve] tracking_domain (routes may override it)"))
     return problems
+
+
+def webhook_problems(providers: dict[str, dict[str, Any]], base_dir: Path) -> list[tuple[tuple[Any, ...], str]]:
+    """Each built-in provider's ``[webhooks.<provider>]`` keys: a typo or a missing key refuses every request."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    for provider, table in providers.items():
+        spec = WEBHOOK_KEYS.get(provider)
+        if spec is None:
+            close = difflib.get_close_matches(provider, WEBHOOK_KEYS, n=1, cutoff=0.75)
+            if close:  # other names may belong to a third-party plugin
+                problems.append((("webhooks", provider), f"unknown provider {provider!r}; did you mean {close[0]!r}?"))
+            continue
+        problems += _provider_problems(provider, table, spec, base_dir)
+    return problems
+
+
+def _provider_problems(
+    provider: str, table: dict[str, Any], spec: WebhookKeys, base_dir: Path
+) -> list[tuple[tuple[Any, ...], str]]:
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    valid = ", ".join(spec.keys)
+    for key, value in table.items():
+        if key not in spec.keys:
+            close = difflib.get_close_matches(key, spec.keys, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append((("webhooks", provider, key), f"unknown key {key!r}{hint} (valid keys: {valid})"))
+        elif key in spec.secrets:
+            if not isinstance(value, str) or not value:
+                problems.append((("webhooks", provider, key), "must be a non-empty text (or env:NAME / file:PATH)"))
+            elif value.startswith(("env:", "file:")) and (error := SecretRef(value).check()):
+                problems.append((("webhooks", provider, key), error))
+        else:
+            problems += [(("webhooks", provider, key), error) for error in _setting_errors(key, value, base_dir)]
+    present = [group for group in spec.needs if all(table.get(key) for key in group)]
+    if spec.needs and not present:
+        wanted = " or ".join(" and ".join(group) for group in spec.needs)
+        problems.append((("webhooks", provider), f"needs {wanted}; without it every request is refused (401)"))
+    return problems
+
+
+def _setting_errors(key: str, value: Any, base_dir: Path) -> list[str]:
+    if key == "topic_arns":
+        if not isinstance(value, list) or not value:
+            return ["must be a list of SNS topic ARNs (arn:aws:sns:<region>:<account>:<topic>)"]
+        wrong = [item for item in value if not (isinstance(item, str) and SNS_TOPIC_ARN.match(item))]
+        return [f"{item!r} is not an SNS topic ARN" for item in wrong]
+    if key == "confirm_subscriptions":
+        return [] if isinstance(value, bool) else ["must be true or false"]
+    if key == "certificates_dir":
+        if not isinstance(value, str) or not value:
+            return ["must be a directory path"]
+        path = base_dir / value  # a relative directory is relative to the config file
+        return [] if path.is_dir() else [f"{path} is not a directory"]
+    return []

@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from webhook_kit import RECIPIENT, sent_event, states, suppressed, webhook_app
+from webhook_kit import RECIPIENT, failing_once_app, sent_event, states, suppressed, webhook_app
+
+from pipeline.state.status import StatusStore
 
 SIGNING_KEY = "key-" + secrets.token_hex(16)
 
@@ -100,3 +102,35 @@ def test_an_oversized_request_is_413(url: str, redis_client: redis.Redis) -> Non
     body = {"signature": signature(), "event-data": {**failed(), "padding": "x" * 30_000}}
     assert httpx.post(url, json=body).status_code == 413
     assert states(redis_client) == ["accepted", "sent"]
+
+
+@pytest.mark.parametrize("severity", ["temporary", "permanent"])
+def test_greylisting_is_a_soft_failure_never_an_unknown_user(url: str, redis_client: redis.Redis, severity: str) -> None:
+    """Mailgun reports greylisting as `failed` with reason `greylisted` (and, after its retries, as permanent)."""
+    greylisted = {
+        **failed(
+            severity,
+            450,
+            "4.2.0 <reader@receiver.example>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/receiver.example.html",
+        ),
+        "reason": "greylisted",
+    }
+    assert httpx.post(url, json={"signature": signature(), "event-data": greylisted}).status_code == 200
+    status = StatusStore(redis_client).get("default", "wh-1")
+    assert status is not None and status.history[-1]["state"] == ("deferred" if severity == "temporary" else "bounced")
+    assert status.history[-1].get("reason") != "user_unknown"
+    assert suppressed(redis_client) is None
+
+
+def test_a_failure_whose_apply_failed_is_applied_when_mailgun_retries_it(
+    write_config: Callable[..., Path], redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_MAILGUN_KEY", SIGNING_KEY)
+    sent_event(redis_client)
+    with failing_once_app(write_config, '[webhooks.mailgun]\nsigning_key = "env:TEST_MAILGUN_KEY"\n') as base:
+        body = {"signature": signature(), "event-data": failed()}
+        assert httpx.post(f"{base}/webhooks/mailgun", json=body).status_code == 500
+        assert httpx.post(f"{base}/webhooks/mailgun", json=body).json()["applied"] == 1
+        assert httpx.post(f"{base}/webhooks/mailgun", json=body).status_code == 401  # the token is spent now
+    assert states(redis_client) == ["accepted", "sent", "bounced"]
+    assert suppressed(redis_client) == "user_unknown"

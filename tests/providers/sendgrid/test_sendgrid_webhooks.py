@@ -14,7 +14,7 @@ import pytest
 import redis
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from webhook_kit import RECIPIENT, sent_event, states, suppressed, webhook_app
+from webhook_kit import RECIPIENT, failing_once_app, sent_event, states, suppressed, webhook_app
 
 from plugins.sendgrid.webhooks import parse
 
@@ -122,3 +122,27 @@ def test_dropped_events_map_onto_our_taxonomy() -> None:
         "wh-1",
         "sg_event_id-1",
     )
+
+
+def test_an_invalid_drop_suppresses_the_address_and_a_message_level_drop_does_not(url: str, redis_client: redis.Redis) -> None:
+    """SendGrid drops "Invalid" for addresses on its Invalid Emails list: it will never send to them."""
+    header = json.dumps(events("delivered", event="dropped", reason="Invalid SMTPAPI header", status="5.0.0")).encode()
+    assert httpx.post(url, content=header, headers=signed(header)).status_code == 200
+    assert suppressed(redis_client) is None
+    invalid = json.dumps(events("delivered", event="dropped", reason="Invalid", status="5.0.0", sg_event_id="sg-3")).encode()
+    assert httpx.post(url, content=invalid, headers=signed(invalid)).json()["applied"] == 1
+    assert suppressed(redis_client) == "user_unknown"
+
+
+def test_a_batch_whose_apply_failed_is_applied_when_sendgrid_retries_it(
+    write_config: Callable[..., Path], redis_client: redis.Redis
+) -> None:
+    sent_event(redis_client)
+    with failing_once_app(write_config, f'[webhooks.sendgrid]\npublic_key = "{PUBLIC_DER_B64}"\n') as base:
+        body = json.dumps(events("bounce")).encode()
+        headers = signed(body)
+        assert httpx.post(f"{base}/webhooks/sendgrid", content=body, headers=headers).status_code == 500
+        assert httpx.post(f"{base}/webhooks/sendgrid", content=body, headers=headers).json()["applied"] == 1
+        assert httpx.post(f"{base}/webhooks/sendgrid", content=body, headers=headers).status_code == 401
+    assert states(redis_client) == ["accepted", "sent", "bounced"]
+    assert suppressed(redis_client) == "user_unknown"
