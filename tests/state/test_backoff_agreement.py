@@ -37,8 +37,8 @@ def test_effective_factor_equals_the_lua_fragment(
 ) -> None:
     state = {k: v for k, v in (("rate_factor", rate_factor), ("last_throttle", last_throttle)) if v is not None}
     redis_client.delete("state")
-    if state:
-        redis_client.hset("state", mapping=state)
+    for field, value in state.items():
+        redis_client.hset("state", field, value)
     now = NOW + now_offset
     in_lua = float(lua_scripts.run(redis_client, FACTOR.bind(keys=["state"], args=[repr(now)])))
     assert backoff.effective_factor(state, now) == in_lua
