@@ -18,8 +18,12 @@ import aiosmtplib
 import pluggy
 
 from pipeline.config import AccountConfig, ResolvedAccount, resolve_account
+from pipeline.config.oauth import AuthMethod
 from pipeline.errors import MailpipeError
 from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage
+from pipeline.oauth import endpoint as oauth_endpoint
+from pipeline.oauth import sasl
+from pipeline.oauth.errors import OAuthError
 from pipeline.plugin_host.hints import Step
 from pipeline.plugin_host.manager import get_plugin_manager, preset_for
 from pipeline.plugin_host.presets import Security
@@ -220,6 +224,8 @@ class _Check:
         return f"{response.code} {response.message} → {self._tls_detail()}"
 
     async def auth(self) -> str:
+        if self.resolved.auth_method == AuthMethod.XOAUTH2:
+            return await self.auth_xoauth2()
         username = self.resolved.username
         password = self.resolved.password.get_secret_value() if self.resolved.password else None
         if not username and not password:
@@ -234,6 +240,21 @@ class _Check:
             raise StepFailed("the server offers no AUTH on this connection")
         response = await self.smtp.login(username, password)
         return f"{response.code} {response.message} (as {username})"
+
+    async def auth_xoauth2(self) -> str:
+        """A fresh access token straight from the token endpoint (no shared cache here), then AUTH XOAUTH2."""
+        grant, username = self.resolved.oauth, self.resolved.username
+        if grant is None or not username:
+            raise StepFailed("auth_method is xoauth2 but the account has no oauth grant or username")
+        encrypted = self.smtp.get_transport_info("sslcontext") is not None
+        if not encrypted and not self.resolved.allow_plaintext_auth:
+            raise StepFailed("refusing to send the access token over an unencrypted connection (security = none)")
+        try:
+            token = await oauth_endpoint.refresh(grant, timeout=self.timeout)
+        except OAuthError as exc:
+            raise StepFailed(f"oauth: {exc}", reply=str(exc)) from None
+        response = await sasl.authenticate(self.smtp, username, token.value)
+        return f"{response.code} {response.message} (XOAUTH2 as {username}, token from {grant.token_url})"
 
     async def send(self, address: str, pm: pluggy.PluginManager) -> str:
         routed = probe_message(self.account, address, pm)

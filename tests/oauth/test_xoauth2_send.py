@@ -19,6 +19,7 @@ from pipeline.oauth.errors import RECONNECT_HINT
 from pipeline.oauth.tokens import TokenSource
 from pipeline.plugin_host.manager import get_plugin_manager, preset_for
 from pipeline.smtp.pool import AccountPool
+from pipeline.smtp.verify import verify_account
 from pipeline.state import keys
 
 MESSAGE = b"From: owner@mailbox.example\r\nTo: lead@receiver.example\r\nSubject: hi\r\n\r\nHello.\r\n"
@@ -142,3 +143,23 @@ def test_a_slow_token_endpoint_times_out_as_a_transient_error(
     assert getattr(reply, "error", None) == TransportError.CONNECT
     assert "timed out" in reply.text  # type: ignore[attr-defined]
     assert not redis_client.exists(keys.account_state("default", "google-a"))
+
+
+def test_accounts_verify_logs_in_with_xoauth2(
+    write_oauth_config: Callable[..., Path], provider: FakeProvider, xoauth2_smtp: XOAuth2SMTP
+) -> None:
+    report = asyncio.run(verify_account(load_config(write_oauth_config()).account("google-a")))
+
+    assert report.ok, report.steps
+    assert "XOAUTH2 as owner@mailbox.example" in report.steps[-1].detail
+
+
+def test_accounts_verify_of_a_revoked_grant_fails_at_auth_with_the_reconnect_hint(
+    write_oauth_config: Callable[..., Path], provider: FakeProvider, xoauth2_smtp: XOAuth2SMTP, oauth_env: str
+) -> None:
+    provider.revoke(oauth_env)
+    report = asyncio.run(verify_account(load_config(write_oauth_config()).account("google-a")))
+
+    assert report.failure is not None and report.failure.step == "auth"
+    assert "invalid_grant" in report.failure.detail
+    assert any(RECONNECT_HINT in h for h in report.hints)
