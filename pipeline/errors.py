@@ -34,10 +34,6 @@ class RenderError(MailpipeError):
     """A template is missing, raised, or needs a variable the lead does not have."""
 
 
-class RouteError(MailpipeError):
-    """No account can take the message (unknown account, empty route)."""
-
-
 class HeaderInjection(MailpipeError):
     """A header value carried CR, LF or NUL."""
 

@@ -32,10 +32,6 @@ class Timings:
         return [f - a for a, f in zip(self.accepted_at, self.final_at, strict=True)]
 
     @property
-    def first_accepted(self) -> float:
-        return min(self.accepted_at)
-
-    @property
     def last_final(self) -> float:
         return max(self.final_at)
 

@@ -28,12 +28,6 @@ class SubmitResult:
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
-    @property
-    def marginal_rate(self) -> float:
-        """Events per second once the command is running (startup excluded)."""
-        busy = self.seconds - self.startup_seconds
-        return self.events / busy if busy > 0 else 0.0
-
 
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)

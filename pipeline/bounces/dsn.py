@@ -128,7 +128,3 @@ def _recipient(block: dict[str, str], per_message: dict[str, str]) -> DsnRecipie
         remote_mta=remote.partition(";")[2].strip() or remote or None,
         fields={**per_message, **block},
     )
-
-
-def action_of(value: str | None) -> str | None:
-    return value.lower().strip() if value else None

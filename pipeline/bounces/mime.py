@@ -35,7 +35,6 @@ class MailView:
     feedback_texts: list[str] = field(default_factory=list)
     originals: list[Message] = field(default_factory=list)
     original_header_texts: list[str] = field(default_factory=list)
-    has_html_only: bool = False
 
     def header(self, name: str) -> str:
         values = self.headers.get(name.lower())
@@ -185,7 +184,6 @@ def build_view(message: Message) -> MailView:
     _walk(message, view, html_parts, depth=0)
     if not view.texts and html_parts:
         view.texts.extend(html_to_text(h) for h in html_parts)
-        view.has_html_only = True
     return view
 
 

@@ -12,13 +12,9 @@ import random
 import redis
 
 from pipeline.config import RouteConfig, Strategy
-from pipeline.limits.quota import AccountUsage, Window, bucket
+from pipeline.limits.quota import AccountUsage
 from pipeline.limits.quota import sent_today as _sent_today
 from pipeline.state import keys
-
-
-def day_bucket(now: float, timezone: str) -> str:
-    return bucket(Window.DAY, now, timezone)
 
 
 def sent_today(client: redis.Redis, accounts: list[str], now: float, timezone: str, tenant: str = "default") -> dict[str, int]:

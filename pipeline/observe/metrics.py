@@ -14,7 +14,7 @@ from the config; reasons are mapped onto the fixed taxonomy (anything else is `o
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -181,12 +181,6 @@ def throttled(account: str) -> None:
 
 def limiter_wait(account: str, seconds: float) -> None:
     LIMITER_WAIT.labels(account).observe(max(0.0, seconds))
-
-
-def limiter_waits(account: str, delays: Iterable[float]) -> None:
-    child = LIMITER_WAIT.labels(account)
-    for delay in delays:
-        child.observe(max(0.0, delay))
 
 
 def precreate(accounts: Sequence[tuple[str, str]]) -> None:

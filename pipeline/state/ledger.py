@@ -53,10 +53,6 @@ class ClaimResult:
     reply: SendReply | None = None
     retry_in: float = 0.0
 
-    @property
-    def may_send(self) -> bool:
-        return self.claim in (Claim.CLAIMED, Claim.CLAIMED_AMBIGUOUS)
-
 
 class SendLedger:
     def __init__(self, client: aioredis.Redis, *, lease: float, policy: str, calls: ScriptBatcher | None = None) -> None:
