@@ -12,6 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.errors import InvalidEvent
 
+# The stages an email passes, in order: one function each in pipeline/stages/, one broker queue each.
+STAGES = ("render", "route", "rate_limit", "send", "classify")
+QUEUE_PREFIX = "mailpipe."
+
+
+def queue_name(stage: str) -> str:
+    """The broker queue of a stage."""
+    return QUEUE_PREFIX + stage
+
 MAX_FIELD_CHARS = 998  # RFC 5322 line limit: no single header value may exceed it
 MAX_BODY_CHARS = 512_000
 MAX_DATA_BYTES = 64_000

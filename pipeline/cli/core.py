@@ -18,12 +18,12 @@ from pipeline.cli.config_option import load_or_exit as load_or_exit
 from pipeline.cli.output import ScriptFriendlyConsole, print_json
 from pipeline.config import CONFIG_ENV
 from pipeline.errors import ConfigError, MailpipeError
+from pipeline.models import STAGES
 from pipeline.runtime.processes import INSTALLED_ROOT, python_command
 
 console = ScriptFriendlyConsole()
 err = Console(stderr=True)
 
-STAGE_QUEUES = ("render", "route", "rate_limit", "send", "classify")
 
 
 def config_check(file: Annotated[Path | None, typer.Argument(help="config file")] = None) -> None:
@@ -78,10 +78,10 @@ def worker(
         from pipeline.observe.server import prepare_worker_metrics
 
         args += prepare_worker_metrics(env, metrics_port)  # multiprocess dir wiped, exporter forked by Dramatiq
-    stages = [q.strip() for q in queues.split(",") if q.strip()] or list(STAGE_QUEUES)
-    unknown = [q for q in stages if q.removeprefix("mailpipe.") not in STAGE_QUEUES]
+    stages = [q.strip() for q in queues.split(",") if q.strip()] or list(STAGES)
+    unknown = [q for q in stages if q.removeprefix("mailpipe.") not in STAGES]
     if unknown:
-        err.print(f"[red]error[/red] unknown queue(s): {', '.join(unknown)}; choose from {', '.join(STAGE_QUEUES)}")
+        err.print(f"[red]error[/red] unknown queue(s): {', '.join(unknown)}; choose from {', '.join(STAGES)}")
         raise typer.Exit(2)
     args += ["-Q", *("mailpipe." + q.removeprefix("mailpipe.") for q in stages)]
     os.execve(sys.executable, args, env)

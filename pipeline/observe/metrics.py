@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from pipeline.models import STAGES
+
 if TYPE_CHECKING:
     from pipeline.config import Config
     from pipeline.models import SendReply
 
-STAGES = ("render", "route", "rate_limit", "send", "classify")
 REPLY_CLASSES = ("2xx", "4xx", "5xx", "transport")
 HEALTH_STATES = ("up", "paused", "auth_failed")
 SIGNALS = ("throttled", "auth_failed", "quota_exhausted", "connection_failed")

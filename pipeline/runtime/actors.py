@@ -11,7 +11,8 @@ import dramatiq
 from pipeline.context import StageContext
 from pipeline.observe import journey
 from pipeline.runtime import resources as runtime
-from pipeline.runtime.enqueue import actor_name, decode_payload, queue_name
+from pipeline.models import queue_name
+from pipeline.runtime.enqueue import actor_name, decode_payload
 from pipeline.runtime.sweeper import progress_of
 from pipeline.stages import classify, rate_limit, render, route, send
 from pipeline.stages.batch import poison, run_batch, run_batch_async
