@@ -23,7 +23,7 @@ HINTS = (
         when=lambda a: not _xoauth2(a),
     ),
     hint(
-        "Gmail did not accept the username and password (535 5.7.8): App Passwords exist only once 2-Step "
+        "Gmail refused the password (535 5.7.8 Username and Password not accepted): App Passwords exist only once 2-Step "
         "Verification is turned on (Google Account → Security → 2-Step Verification); turn it on, create an App "
         'Password and use that, or switch this mailbox to OAuth (auth_method = "xoauth2").',
         steps=[Step.AUTH],
