@@ -21,6 +21,7 @@ def queue_name(stage: str) -> str:
     """The broker queue of a stage."""
     return QUEUE_PREFIX + stage
 
+
 MAX_FIELD_CHARS = 998  # RFC 5322 line limit: no single header value may exceed it
 MAX_BODY_CHARS = 512_000
 MAX_DATA_BYTES = 64_000

@@ -9,10 +9,10 @@ import pytest
 from dramatiq import Worker
 
 from pipeline.config import BrokerConfig, Config
+from pipeline.models import queue_name
 from pipeline.runtime import resources as runtime
 from pipeline.runtime.actors import declare_actors
 from pipeline.runtime.broker import make_broker
-from pipeline.runtime.enqueue import queue_name
 from pipeline.smtp.devsmtp import DevSMTPServer
 from pipeline.submit import Submitter
 

@@ -8,8 +8,9 @@ from typing import Any
 import dramatiq
 import redis
 
+from pipeline.models import queue_name
 from pipeline.runtime.broker import ResilientRedisBroker
-from pipeline.runtime.enqueue import Enqueuer, actor_name, decode_payload, queue_name
+from pipeline.runtime.enqueue import Enqueuer, actor_name, decode_payload
 from pipeline.runtime.sweeper import progress_of
 from pipeline.stages.batch import Forward
 from pipeline.state import keys

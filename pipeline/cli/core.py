@@ -25,7 +25,6 @@ console = ScriptFriendlyConsole()
 err = Console(stderr=True)
 
 
-
 def config_check(file: Annotated[Path | None, typer.Argument(help="config file")] = None) -> None:
     """Validate a config file; report every problem with its file and line."""
     config = load_or_exit(file)

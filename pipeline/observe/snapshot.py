@@ -20,11 +20,12 @@ from pipeline.config import Config
 from pipeline.limits.backoff import effective_factor
 from pipeline.limits.rotation import sent_today
 from pipeline.limits.throttle import throttles_last_hour
+from pipeline.models import STAGES, queue_name
 from pipeline.plugin_host.manager import get_plugin_manager, presets
 from pipeline.plugin_host.presets import Limits
 from pipeline.state import keys, lua_scripts
 
-STAGE_QUEUES = ("mailpipe.render", "mailpipe.route", "mailpipe.rate_limit", "mailpipe.send", "mailpipe.classify")
+STAGE_QUEUES = tuple(queue_name(stage) for stage in STAGES)
 RECENT_WINDOW = 3600.0
 RECENT_MAX_ENTRIES = 200_000
 _STREAM_CHUNK = 5_000

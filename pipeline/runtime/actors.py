@@ -9,9 +9,9 @@ from typing import Any
 import dramatiq
 
 from pipeline.context import StageContext
+from pipeline.models import queue_name
 from pipeline.observe import journey
 from pipeline.runtime import resources as runtime
-from pipeline.models import queue_name
 from pipeline.runtime.enqueue import actor_name, decode_payload
 from pipeline.runtime.sweeper import progress_of
 from pipeline.stages import classify, rate_limit, render, route, send

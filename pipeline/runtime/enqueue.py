@@ -11,16 +11,12 @@ import dramatiq
 import redis
 from redis.client import Pipeline
 
+from pipeline.models import STAGES, queue_name
 from pipeline.stages.batch import Forward
 
-QUEUE_PREFIX = "mailpipe."
 BATCH_SIZE = 100
 DELAY_BUCKET = 0.001  # items due within the same millisecond travel together
 NOW = 0.010
-
-
-def queue_name(stage: str) -> str:
-    return QUEUE_PREFIX + stage
 
 
 def actor_name(stage: str) -> str:
@@ -48,7 +44,7 @@ class Enqueuer:
     def __init__(self, broker: dramatiq.Broker, batch_size: int = BATCH_SIZE) -> None:
         self.broker = broker
         self.batch_size = batch_size
-        for stage in ("render", "route", "rate_limit", "send", "classify"):
+        for stage in STAGES:
             broker.declare_queue(queue_name(stage))
 
     def forward(self, forwards: Iterable[Forward], then: StateWrites | None = None) -> int:

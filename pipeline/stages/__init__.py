@@ -1,3 +1,2 @@
-"""The five stages as plain functions; `batch.run_batch` applies one to a batch of items."""
-
-STAGES = ("render", "route", "rate_limit", "send", "classify")
+"""The five stages as plain functions (their order: `pipeline.models.STAGES`); `batch.run_batch`
+applies one to a batch of items."""
