@@ -101,8 +101,14 @@ def describe(exc: BaseException, timeout: float) -> tuple[str, str | None]:
 
 
 class _Check:
-    def __init__(self, account: AccountConfig, resolved: ResolvedAccount, timeout: float, report: Report,
-                 address_check: AddressCheck | None = None) -> None:
+    def __init__(
+        self,
+        account: AccountConfig,
+        resolved: ResolvedAccount,
+        timeout: float,
+        report: Report,
+        address_check: AddressCheck | None = None,
+    ) -> None:
         self.address_check = address_check
         self.account = account
         self.resolved = resolved

@@ -7,8 +7,12 @@ from pipeline.models import AccountSignal, SendReply, Verdict
 
 REPLY_RULES: tuple[ReplyRule, ...] = (
     # Basic authentication turned off for SMTP AUTH (Exchange Online, end of 2026 by default): only OAuth helps.
-    ReplyRule(r"5\.7\.139|5\.7\.30\b|basic authentication is (?:disabled|not supported)", codes=(535, 550),
-              reason="basic_auth_disabled", signal=AccountSignal.AUTH_FAILED),
+    ReplyRule(
+        r"5\.7\.139|5\.7\.30\b|basic authentication is (?:disabled|not supported)",
+        codes=(535, 550),
+        reason="basic_auth_disabled",
+        signal=AccountSignal.AUTH_FAILED,
+    ),
     ReplyRule(
         r"smtpclientauthentication is disabled|5\.7\.139|authentication unsuccessful|5\.7\.3 .{0,40}auth|"
         r"client not authenticated|5\.7\.57",

@@ -34,5 +34,3 @@ HINTS = (
         reply=r"4\.3\.2|5\.2\.2|5\.7\.708|submission quota|rate limit",
     ),
 )
-
-

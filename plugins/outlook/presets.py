@@ -23,8 +23,8 @@ PRESETS = (
             "(Security defaults turn it off): error 5.7.139 otherwise.",
             "username is the mailbox address; with MFA an app password may be needed.",
             "Microsoft is phasing out Basic authentication for SMTP AUTH (off by default for existing tenants "
-            "from the end of 2026; 535 5.7.139 / 550 5.7.30): use OAuth, auth_method = \"xoauth2\" with "
-            "oauth = { provider = \"microsoft\", … } (scopes https://outlook.office.com/SMTP.Send and "
+            'from the end of 2026; 535 5.7.139 / 550 5.7.30): use OAuth, auth_method = "xoauth2" with '
+            'oauth = { provider = "microsoft", … } (scopes https://outlook.office.com/SMTP.Send and '
             "offline_access; add https://outlook.office.com/IMAP.AccessAsUser.All for reply tracking).",
             "From must be the mailbox or an address it has Send As rights for (options.aliases).",
             "Outlook.com consumer mailboxes use host smtp-mail.outlook.com instead.",
