@@ -113,7 +113,9 @@ def log_key(scope: Scope) -> str:
     return keys.window_count(TENANT, scope.key, "second", "log")
 
 
-class Verdict(enum.StrEnum):
+class GateVerdict(enum.StrEnum):
+    """The send gate's answer for one message (not `models.Verdict`, the classification of a server reply)."""
+
     OK = "ok"
     PAUSED = "paused"
     UNHEALTHY = "unhealthy"
@@ -124,7 +126,7 @@ class Verdict(enum.StrEnum):
 
 @dataclass
 class GateResult:
-    verdict: Verdict
+    verdict: GateVerdict
     until: float = 0.0  # when it is worth trying again (EARLY, CAP, EXHAUSTED)
     scope: Scope | None = None
     window: Window | None = None
@@ -132,14 +134,14 @@ class GateResult:
 
     @property
     def ok(self) -> bool:
-        return self.verdict == Verdict.OK
+        return self.verdict == GateVerdict.OK
 
     @property
     def account_blocked(self) -> bool:
         """Another account may send it now (route), as opposed to waiting on this scope."""
-        if self.verdict in (Verdict.PAUSED, Verdict.UNHEALTHY, Verdict.EXHAUSTED):
+        if self.verdict in (GateVerdict.PAUSED, GateVerdict.UNHEALTHY, GateVerdict.EXHAUSTED):
             return True
-        return self.verdict == Verdict.CAP and self.scope is not None and self.scope.kind in ("account", "provider")
+        return self.verdict == GateVerdict.CAP and self.scope is not None and self.scope.kind in ("account", "provider")
 
 
 # Besides the per-second log (never more than the rate in any second), a GCRA spaces sends at the
@@ -194,13 +196,13 @@ class SendGate:
         scopes, plan = self._planned(account, recipient, now, server_clock)
         raw = await self.calls.run(_TAKE.bind(keys=plan.keys, args=plan.args))
         verdict, value, scope_index, counter_index = (item.decode() if isinstance(item, bytes) else str(item) for item in raw)
-        result = GateResult(Verdict(verdict))
-        if result.verdict == Verdict.OK:
+        result = GateResult(GateVerdict(verdict))
+        if result.verdict == GateVerdict.OK:
             result.taken = [key for mine in plan.counters for key, _ in mine]
-        elif result.verdict in (Verdict.EARLY, Verdict.EXHAUSTED):
+        elif result.verdict in (GateVerdict.EARLY, GateVerdict.EXHAUSTED):
             result.until = float(value)
             result.scope = scopes[int(scope_index) - 1] if int(scope_index) else None
-        elif result.verdict == Verdict.CAP:
+        elif result.verdict == GateVerdict.CAP:
             result.scope = scopes[int(scope_index) - 1]
             result.window = plan.counters[int(scope_index) - 1][int(counter_index) - 1][1]
             result.until = next_reset(result.window, now, self.rate_limit.timezone)

@@ -11,7 +11,7 @@ import structlog
 
 from pipeline.context import StageContext
 from pipeline.errors import HeaderInjection, MessageTooLarge
-from pipeline.limits.quota import GateResult, SendGate, Verdict
+from pipeline.limits.quota import GateResult, GateVerdict, SendGate
 from pipeline.models import RecipientEvent, RoutedMessage, SendReply, SendResult
 from pipeline.oauth.tokens import TokenSource
 from pipeline.observe import journey, metrics
@@ -118,7 +118,7 @@ async def _hold(runtime: SendRuntime, message: RoutedMessage, token: str, gate: 
     if gate.account_blocked:
         return back_to_route(message)
     wait = max(0.0, gate.until - runtime.ctx.clock())
-    if gate.verdict == Verdict.EARLY:
+    if gate.verdict == GateVerdict.EARLY:
         return Forward("send", message.to_json(), wait)  # its slot came early: back as soon as there is room
     return Forward("rate_limit", message.to_json(), wait)
 
