@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -10,10 +11,14 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from pipeline.control.errors import ControlError
+from pipeline.control.scope import EVENTS_READ, EVENTS_WRITE
 from pipeline.http.bodies import read_body
+from pipeline.http.control.auth import own_tenant_scope
 from pipeline.http.instruments import INGEST_EVENTS
 from pipeline.http.schemas import EventStatusOut, IngestResult, ItemErrorOut, Problem
 from pipeline.http.state import ServeState
+from pipeline.submit import ItemError, SubmitReport
 
 router = APIRouter(tags=["ingest"])
 EVENT_BODY = {
@@ -45,17 +50,69 @@ def state_of(request: Request) -> ServeState:
     return state
 
 
-BEARER = HTTPBearer(auto_error=False, description="one of [serve] ingest_tokens")
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="one of [serve] ingest_tokens (any tenant), or a tenant key (mp_live_…, its own tenant only) "
+    "with the events:write scope to submit, events:read to read",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 
 
-def require_token(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> ServeState:
+@dataclass(frozen=True)
+class EventsCaller:
+    """Who submits or reads events: a deployment ingest token (``tenant`` None: any tenant) or a tenant key."""
+
+    state: ServeState
+    tenant: str | None
+
+
+def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None, needed: str) -> EventsCaller:
     state = state_of(request)
-    if credentials is None or not credentials.credentials or not state.token_allowed(credentials.credentials):
+    token = credentials.credentials if credentials is not None else ""
+    if token and state.token_allowed(token):
+        return EventsCaller(state, None)
+    try:
+        scope = own_tenant_scope(request, token, needed)
+    except ControlError as exc:
+        raise HTTPException(exc.status, exc.detail) from None
+    if scope is None:
         raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    return state
+    return EventsCaller(state, scope.slug)
 
 
-Authorized = Annotated[ServeState, Depends(require_token)]
+def require_writer(request: Request, credentials: Credentials) -> EventsCaller:
+    return _caller(request, credentials, EVENTS_WRITE)
+
+
+def require_reader(request: Request, credentials: Credentials) -> EventsCaller:
+    return _caller(request, credentials, EVENTS_READ)
+
+
+Writer = Annotated[EventsCaller, Depends(require_writer)]
+Reader = Annotated[EventsCaller, Depends(require_reader)]
+
+
+def _own_tenant(items: list[Any], tenant: str) -> tuple[list[int], list[Any], list[ItemError]]:
+    """A tenant key's events: the tenant filled in from the key; an event naming another one is refused.
+
+    The refusal is a per-event 422 naming ``tenant`` (not a 404): the key's holder wrote the field, and
+    the check compares it with the key alone (no lookup), so it says nothing about whether that tenant
+    exists. Returns (original positions of the kept events, the kept events, the refusals).
+    """
+    positions: list[int] = []
+    kept: list[Any] = []
+    refused: list[ItemError] = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            named = item.get("tenant")
+            if named is not None and named != tenant:
+                event_id = item["event_id"][:200] if isinstance(item.get("event_id"), str) else None
+                refused.append(ItemError(index, [f"tenant: this key submits for tenant {tenant!r} only"], event_id))
+                continue
+            item = {**item, "tenant": tenant}
+        positions.append(index)
+        kept.append(item)
+    return positions, kept, refused
 
 
 def _items(body: bytes) -> list[Any]:
@@ -79,19 +136,36 @@ def _items(body: bytes) -> list[Any]:
     responses={
         207: {"model": IngestResult, "description": "some events refused: see errors; the others are accepted"},
         401: UNAUTHORIZED,
+        403: {"model": Problem, "description": "the tenant key lacks the events:write scope"},
         413: {"model": Problem, "description": "body larger than max_body_bytes, or more events than max_batch"},
-        422: {"model": IngestResult | Problem, "description": "no valid event in the request (or a body that is not JSON)"},
+        422: {
+            "model": IngestResult | Problem,
+            "description": (
+                "no valid event in the request (or a body that is not JSON); "
+                "with a tenant key, an event naming another tenant is refused on `tenant`"
+            ),
+        },
     },
 )
-async def submit_events(request: Request, state: Authorized) -> JSONResponse:
+async def submit_events(request: Request, caller: Writer) -> JSONResponse:
     """Validate each event as ``mailpipe submit`` does: valid ones are accepted (idempotent on
     ``event_id``: a resubmitted event is reported under ``duplicates`` and never sent twice),
-    invalid ones are listed with their index and errors."""
+    invalid ones are listed with their index and errors. With a tenant key the tenant is the key's:
+    an event without ``tenant`` gets it, one naming another tenant is refused (error on ``tenant``)."""
+    state = caller.state
     body = await read_body(request, state.config.serve.max_body_bytes)
     items = _items(body)
     if len(items) > state.config.serve.max_batch:
         raise HTTPException(413, f"at most {state.config.serve.max_batch} events per request")
-    report = await run_in_threadpool(state.submitter.submit, items, source="http")
+    positions, refused = list(range(len(items))), list[ItemError]()
+    if caller.tenant is not None:
+        positions, items, refused = _own_tenant(items, caller.tenant)
+    report = SubmitReport()
+    if items:
+        report = await run_in_threadpool(state.submitter.submit, items, source="http")
+    for error in report.errors:
+        error.index = positions[error.index]
+    report.errors = sorted(report.errors + refused, key=lambda e: e.index)
     INGEST_EVENTS.labels("accepted").inc(len(report.accepted))
     INGEST_EVENTS.labels("duplicate").inc(len(report.duplicates))
     INGEST_EVENTS.labels("refused").inc(len(report.errors))
@@ -108,16 +182,31 @@ async def submit_events(request: Request, state: Authorized) -> JSONResponse:
     "/v1/events/{event_id}",
     summary="An event's state, final outcome and status history",
     response_model=EventStatusOut,
-    responses={401: UNAUTHORIZED, 404: {"model": Problem, "description": "no such event in this tenant"}},
+    responses={
+        401: UNAUTHORIZED,
+        403: {"model": Problem, "description": "the tenant key lacks the events:read scope"},
+        404: {"model": Problem, "description": "no such event in this tenant"},
+    },
 )
 def get_event(
-    state: Authorized,
+    caller: Reader,
     event_id: Annotated[str, Path(min_length=1, max_length=200)],
-    tenant: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "default",
+    tenant: Annotated[
+        str | None,
+        Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="default: the key's tenant, or `default` for an ingest token"),
+    ] = None,
 ) -> EventStatusOut:
-    status = state.status.get(tenant, event_id)
-    if status is None:
-        raise HTTPException(404, f"no event {event_id!r} in tenant {tenant!r}")
+    if caller.tenant is not None:
+        if tenant not in (None, caller.tenant):  # another tenant's event looks exactly like a missing one
+            raise HTTPException(404, f"no event {event_id!r}")
+        status = caller.state.status.get(caller.tenant, event_id)
+        if status is None:
+            raise HTTPException(404, f"no event {event_id!r}")
+    else:
+        tenant = tenant or "default"
+        status = caller.state.status.get(tenant, event_id)
+        if status is None:
+            raise HTTPException(404, f"no event {event_id!r} in tenant {tenant!r}")
     return EventStatusOut(
         event_id=status.event_id,
         tenant=status.tenant,

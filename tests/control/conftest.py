@@ -4,23 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
+from pipeline.config import load_config
 from pipeline.control.context import ControlContext
 from pipeline.control.crypto import Keyring, MasterKey
 from pipeline.control.hostguard import HostPolicy
 from pipeline.control.verify_service import Verifier, VerifyLimiter
+from pipeline.http.app import create_app
 from pipeline.http.control import routers
 from pipeline.plugin_host.manager import LoadOptions, build_plugin_manager
 from pipeline.smtp.devsmtp import TLSFiles
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
+INGEST_TOKEN = "ingest-token-for-tests-0123456789"
 MASTER = MasterKey.from_bytes(b"m" * 32)
 
 
@@ -91,3 +96,23 @@ def account_body(name: str, **fields: Any) -> dict[str, Any]:
     }
     body.update(fields)
     return body
+
+
+@pytest.fixture
+def full_api(
+    control: ControlContext,
+    write_config: Callable[..., Path],
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Api]:
+    """The whole app (ingest on a private Redis, the control plane on the test database)."""
+    monkeypatch.setenv("TEST_INGEST_TOKEN", INGEST_TOKEN)
+    config = load_config(write_config(extra='[serve]\ningest_tokens = ["env:TEST_INGEST_TOKEN"]\n'))
+    app = create_app(config, client=redis_client, with_control=False)
+    app.state.control = control
+    with TestClient(app) as client:
+        yield Api(client)
+
+
+def lead(event_id: str, **fields: Any) -> dict[str, Any]:
+    return {"event_id": event_id, "to": f"{event_id}@receiver.example", "subject": "Hi", "text": "Hello", **fields}

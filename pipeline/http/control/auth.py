@@ -31,16 +31,37 @@ def control_of(request: Request) -> ControlContext:
 Control = Annotated[ControlContext, Depends(control_of)]
 
 
+def _tenant_key(ctx: ControlContext, token: str) -> Principal | None:
+    if not keys.looks_like_key(token):
+        return None
+    with ctx.transaction() as session:
+        return keys.authenticate(session, token)
+
+
 def principal(ctx: Control, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Principal:
     token = credentials.credentials if credentials is not None else ""
     if token:
-        found = ctx.admin_for(token)
-        if found is None and keys.looks_like_key(token):
-            with ctx.transaction() as session:
-                found = keys.authenticate(session, token)
+        found = ctx.admin_for(token) or _tenant_key(ctx, token)
         if found is not None:
             return found
     raise Unauthorized("a valid admin token or tenant key is required")
+
+
+def own_tenant_scope(request: Request, token: str, needed: str) -> TenantScope | None:
+    """A tenant key's scope on its own tenant, for endpoints whose tenant comes from the key (``/v1/events``).
+
+    None when ``token`` is not a live tenant key or the deployment has no database; Forbidden when the
+    key lacks ``needed`` (its own tenant, so a 403 leaks nothing).
+    """
+    ctx: ControlContext | None = getattr(request.app.state, "control", None)
+    if ctx is None or not token:
+        return None
+    found = _tenant_key(ctx, token)
+    if found is None or found.tenant_id is None or found.tenant_slug is None:
+        return None
+    scope = TenantScope(found.tenant_id, found.tenant_slug, found)
+    scope.require(needed)
+    return scope
 
 
 Caller = Annotated[Principal, Depends(principal)]
