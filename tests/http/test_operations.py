@@ -64,11 +64,18 @@ def test_an_unknown_provider_is_404_and_a_provider_without_keys_is_401(
         assert response.json() == {"detail": "webhook not authentic"}
 
 
-def test_a_missing_webhook_secret_stops_the_app_from_starting(serve_config: Callable[..., Config]) -> None:
+def test_a_missing_webhook_secret_stops_the_config_and_the_app_from_starting(
+    serve_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pipeline.errors import ConfigError
     from pipeline.http.app import create_app
 
-    config = serve_config('\n[webhooks.mailgun]\nsigning_key = "env:TEST_NOT_SET_ANYWHERE"\n')
+    table = '\n[webhooks.mailgun]\nsigning_key = "env:TEST_WEBHOOK_KEY_GONE"\n'
+    with pytest.raises(ConfigError, match=r"webhooks\.mailgun\.signing_key"):
+        serve_config(table)  # config check refuses it already
+    monkeypatch.setenv("TEST_WEBHOOK_KEY_GONE", "key-1")
+    config = serve_config(table)
+    monkeypatch.delenv("TEST_WEBHOOK_KEY_GONE")  # gone between loading and serving
     with pytest.raises(ConfigError, match=r"webhooks\.mailgun\.signing_key"):
         create_app(config)
 
