@@ -17,7 +17,8 @@ from pipeline.runtime.processes import WorkerProcess
 from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles, make_tls_files
 from pipeline.state.localredis import LocalRedis
 
-pytest_plugins = ["pg_fixture"]  # private PostgreSQL cluster: pg_url, pg_engine, pg_empty_url
+# pg_fixture: private PostgreSQL cluster (pg_url, pg_engine, pg_empty_url); skip_policy: under CI=true a skip fails
+pytest_plugins = ["pg_fixture", "skip_policy"]
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +65,30 @@ def test_status_shows_queue_depth_and_oldest_age_workers_account_health_and_last
     last_hour = {tuple(line.replace("│", " ").split()) for line in lines}
     assert ("accepted", "3") in last_hour and ("sent", "1") in last_hour and ("bounced", "1") in last_hour
     assert "pending 1" in result.output
+
+
+def test_status_json_carries_what_the_tables_show(config: Config, write_config: object, redis_client: redis.Redis) -> None:
+    broker = make_broker(config.broker)
+    Enqueuer(broker)
+    old_message_on(broker, "mailpipe.send", age=300)
+    AccountState(redis_client).pause("beta", "auth failed: 535 5.7.8", Health.AUTH_FAILED)
+    store = StatusStore(redis_client)
+    store.accept([LeadEvent(event_id="j0", to="a0@x.example", template="hello")])
+    store.record([Transition("default", "j0", "sent")])
+
+    result = CliRunner().invoke(status_app(), ["status", "--json"])
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    send = next(q for q in data["queues"] if q["queue"] == "mailpipe.send")
+    assert send["ready"] == 1 and 295 <= send["oldest_age"] <= 330
+    assert any(w["alive"] for w in data["workers"])
+    beta = next(a for a in data["accounts"] if a["name"] == "beta")
+    assert beta["health"] == "auth_failed" and "535" in beta["reason"]
+    assert data["last_hour"]["sent"] == 1 and data["last_hour"]["accepted"] == 1
+    assert data["totals"]["pending"] == 0 and data["tenant"] == "default"
+    both = CliRunner().invoke(status_app(), ["status", "--json", "--watch"])
+    assert both.exit_code == 2 and "drop --watch" in both.output
 
 
 def test_status_watch_refreshes_until_told_to_stop(config: Config, write_config: object, redis_client: redis.Redis) -> None:

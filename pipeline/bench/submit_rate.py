@@ -35,7 +35,7 @@ def _children_cpu() -> float:
 
 
 def submit_command(config_path: Path, jsonl: Path, prefix: list[str] | None = None) -> list[str]:
-    return [*(prefix or []), sys.executable, "-m", "pipeline.cli", "submit", str(jsonl), "--config", str(config_path)]
+    return [*(prefix or []), sys.executable, "-P", "-m", "pipeline.cli", "submit", str(jsonl), "--config", str(config_path)]
 
 
 def _run(command: list[str]) -> tuple[int, float]:

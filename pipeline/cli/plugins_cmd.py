@@ -11,10 +11,11 @@ from rich.table import Table
 
 from pipeline.cli.accounts import manager_or_exit
 from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.cli.output import ScriptFriendlyConsole, print_json
 from pipeline.plugin_host.manager import presets
 from pipeline.plugin_host.presets import Limits, ProviderPreset
 
-console = Console()
+console = ScriptFriendlyConsole()
 err = Console(stderr=True)
 
 
@@ -53,6 +54,7 @@ def _details(preset: ProviderPreset) -> None:
 def providers(
     name: Annotated[str | None, typer.Argument(help="show one provider with its notes")] = None,
     config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")] = False,
 ) -> None:
     """The provider presets: host, port, security, username convention, auth, default limits."""
     known = presets(manager_or_exit(_optional_config(config)))
@@ -60,7 +62,13 @@ def providers(
         if name not in known:
             err.print(f"[red]error[/red] no provider {name!r} (known: {', '.join(sorted(known))})", highlight=False)
             raise typer.Exit(2)
-        _details(known[name])
+        if as_json:
+            print_json(known[name].model_dump(mode="json"))
+        else:
+            _details(known[name])
+        return
+    if as_json:
+        print_json([preset.model_dump(mode="json") for preset in sorted(known.values(), key=lambda p: p.name)])
         return
     table = Table("name", "title", "host", "port", "security", "username", "auth", "limits", "max rcpt", title="providers")
     for preset in sorted(known.values(), key=lambda p: p.name):
@@ -83,9 +91,20 @@ def providers(
     )
 
 
-def plugins(config: ConfigOption = None) -> None:
+def plugins(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")] = False,
+) -> None:
     """The loaded plugins: name, where each came from, which hooks it implements."""
     pm = manager_or_exit(_optional_config(config))
+    if as_json:
+        loaded = [
+            {"name": p.name, "source": str(p.source), "origin": p.origin, "hooks": list(p.hooks), "loaded": True}
+            for p in pm.loaded()
+        ]
+        skipped = [{"name": name, "loaded": False, "reason": reason} for name, reason in pm.skipped.items()]
+        print_json(loaded + skipped)
+        return
     table = Table("name", "source", "origin", "hooks", title="plugins")
     for plugin in pm.loaded():
         hooks = ", ".join(h.removeprefix("mailpipe_") for h in plugin.hooks)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from dataclasses import asdict
+from typing import Annotated, Any
 
 import redis
 import typer
@@ -13,10 +14,11 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.cli.output import ScriptFriendlyConsole, print_json
 from pipeline.config import Config
 from pipeline.observe import snapshot
 
-console = Console()
+console = ScriptFriendlyConsole()
 err = Console(stderr=True)
 HEALTH_STYLE = {"up": "green", "paused": "yellow", "auth_failed": "red"}
 
@@ -39,6 +41,22 @@ class StatusView:
         parts.append(self._accounts_table(now))
         parts.append(self._outcomes_table(now))
         return Group(*parts)
+
+    def data(self) -> dict[str, Any]:
+        """What the tables show, as plain data: ``mailpipe status --json``."""
+        now = time.time()
+        counts, cut = snapshot.recent_outcomes(self.state, self.tenant, now=now)
+        out: dict[str, Any] = {"tenant": self.tenant, "at": now, "queues": None, "workers": None}
+        if self.broker is not None:
+            broker = self.config.broker
+            out["queues"] = [asdict(q) for q in snapshot.queue_depths(self.broker, broker.namespace, now)]
+            seen = snapshot.workers_seen(self.broker, broker.namespace, broker.heartbeat_timeout_ms, now)
+            out["workers"] = [asdict(w) for w in seen]
+        out["accounts"] = [asdict(a) for a in snapshot.accounts(self.state, self.config, self.limits, now)]
+        out["last_hour"] = dict(counts.most_common())
+        out["last_hour_truncated"] = cut
+        out["totals"] = asdict(snapshot.totals(self.state))
+        return out
 
     def _broker_tables(self, now: float) -> list[Table | Text]:
         if self.broker is None:
@@ -96,10 +114,17 @@ def status(
     interval: Annotated[float, typer.Option("--interval", "-n", min=0.1, help="seconds between refreshes")] = 2.0,
     tenant: Annotated[str, typer.Option("--tenant")] = "default",
     iterations: Annotated[int, typer.Option("--iterations", hidden=True, help="stop --watch after N refreshes")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of tables")] = False,
 ) -> None:
     """Queues (depth, oldest age), workers, accounts (health, usage, rate) and the last hour's outcomes."""
     view = StatusView(load_or_exit(config), tenant)
     try:
+        if as_json:
+            if watch:
+                err.print("[red]error[/red] --json prints one snapshot: drop --watch (run it in a loop instead)")
+                raise typer.Exit(2)
+            print_json(view.data())
+            return
         if not watch:
             console.print(view.render())
             return

@@ -1,4 +1,4 @@
-"""The one plugin manager: built-ins from plugins/, then entry points, then drop-ins (ARCHITECTURE §4).
+"""The one plugin manager: built-ins from plugins/, then entry points, then drop-ins (docs/architecture.md: "Plugins").
 
 Load order decides precedence: pluggy calls the last registered plugin first, so an entry-point
 plugin overrides a built-in and a drop-in overrides both (firstresult hooks, presets of the same
@@ -196,6 +196,42 @@ def _register(pm: MailpipePluginManager, loaded: object, name: str, source: Plug
     pm.origins[name] = (source, origin)
 
 
+# The built-in providers are the ``plugins`` package installed beside ``pipeline``, found by that
+# location and never by the bare name ``plugins`` on sys.path: an operator's own ``plugins/`` folder
+# in the working directory must not replace (or break) them.
+INSTALLED_PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+
+
+def _installed_plugins_package() -> ModuleType:
+    """The ``plugins`` package from INSTALLED_PLUGINS, imported by path if nothing imported it yet."""
+    init = INSTALLED_PLUGINS / "__init__.py"
+    module = sys.modules.get("plugins")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("plugins", init, submodule_search_locations=[str(INSTALLED_PLUGINS)])
+        if spec is None or spec.loader is None:
+            raise PluginError(f"mailpipe's built-in providers are missing: no {init}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["plugins"] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop("plugins", None)
+            raise
+    found = getattr(module, "__file__", None)
+    if found is None or Path(found).resolve() != init:
+        raise PluginError(
+            f"the module 'plugins' was imported from {found or 'a namespace folder'}, not mailpipe's built-in providers "
+            f"({INSTALLED_PLUGINS}): a plugins/ folder on sys.path (the working directory?) shadows them; "
+            "start Python with -P (PYTHONSAFEPATH=1) or load your own plugins through MAILPIPE_PLUGINS"
+        )
+    return module
+
+
+def _import_installed_provider(module_name: str) -> ModuleType:
+    _installed_plugins_package()
+    return importlib.import_module(module_name)
+
+
 def _load_builtins(pm: MailpipePluginManager, options: LoadOptions) -> None:
     for module_name in BUILTIN_PLUGINS:
         core = not module_name.startswith("plugins.")
@@ -205,7 +241,7 @@ def _load_builtins(pm: MailpipePluginManager, options: LoadOptions) -> None:
             pm.skipped[module_name] = reason
             continue
         try:
-            module = importlib.import_module(module_name)
+            module = _import_installed_provider(module_name) if not core else importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if module_name in OPTIONAL_CORE_PLUGINS and exc.name and module_name.startswith(exc.name):
                 continue  # not written yet / not shipped: nothing to register

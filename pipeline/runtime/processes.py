@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import BinaryIO
+
+# The folder holding the installed ``pipeline`` and ``plugins`` packages (site-packages, or the
+# checkout for an editable install).
+INSTALLED_ROOT = Path(__file__).resolve().parents[2]
+
+
+def python_command(env: dict[str, str]) -> list[str]:
+    """This interpreter in safe-path mode, for a subprocess of ours: the working directory never shadows
+    ``pipeline`` or ``plugins`` (an operator's own ``plugins/`` folder, say).
+
+    ``-P`` covers the child; ``PYTHONSAFEPATH=1`` in ``env`` covers what it starts in turn (Dramatiq's
+    worker processes, ``python -m`` calls of its own).
+    """
+    env["PYTHONSAFEPATH"] = "1"
+    return [sys.executable, "-P"]
 
 
 class WorkerProcess:
@@ -29,11 +46,11 @@ class WorkerProcess:
         self.env = env or {}
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
-        self._log = None
+        self._log: BinaryIO | None = None
 
     def start(self) -> WorkerProcess:
         env = {**os.environ, **self.env, "MAILPIPE_CONFIG": str(self.config_path), "MAILPIPE_LOG_FORMAT": "json"}
-        args = [sys.executable, "-m", "pipeline.cli", "worker", "-p", str(self.processes), "-t", str(self.threads)]
+        args = [*python_command(env), "-m", "pipeline.cli", "worker", "-p", str(self.processes), "-t", str(self.threads)]
         if self.queues:
             args += ["-Q", self.queues]
         self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
@@ -69,10 +86,8 @@ class WorkerProcess:
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 self.kill()
         if self.process is not None:
-            try:  # leftovers of the group (a worker that outlived its parent)
+            with contextlib.suppress(ProcessLookupError):  # leftovers of the group (a worker that outlived its parent)
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if self._log:
             self._log.close()
             self._log = None
@@ -82,8 +97,6 @@ class WorkerProcess:
         """SIGKILL the whole process group: a crash, not a shutdown."""
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(timeout=10)
