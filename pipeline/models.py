@@ -1,4 +1,4 @@
-"""Messages between stages (ARCHITECTURE §2): JSON-serialisable, versioned, ids not objects."""
+"""Messages between stages (docs/architecture.md: "Messages between stages"): JSON-serialisable, versioned, ids not objects."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ HARD_REASONS = frozenset({"user_unknown", "host_unknown", "has_moved"})
 
 
 def is_hard_bounce(reason: str, code: int | None) -> bool:
-    """ARCHITECTURE §3: the address will never work; reputation blocks are soft."""
+    """docs/architecture.md: "Outcomes and classification": the address will never work; reputation blocks are soft."""
     if reason in HARD_REASONS:
         return True
     return reason == "not_accept" and code is not None and 500 <= code < 600
@@ -310,6 +310,7 @@ class RouteRequest(_Model):
     throttled: int = 0
     first_attempt_at: float | None = None
     excluded_accounts: list[str] = Field(default_factory=list)
+    waiting_since: float | None = None  # when it first found no account of its tenant (for no_account)
 
 
 class SendResult(_Model):

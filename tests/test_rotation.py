@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -55,8 +56,12 @@ def use(ctx: StageContext, account: str, count: int) -> None:
     ctx.redis.set(counter_key(scope, Window.DAY, time.time(), ctx.config.rate_limit.timezone), count)
 
 
+_recipients = itertools.count()
+
+
 def picks(ctx: StageContext, n: int) -> Counter[str]:
-    forwards = route_stage.handle([request(i) for i in range(n)], ctx)
+    """Route n mails to new recipients (a campaign's follow-ups to the same ones would be sticky)."""
+    forwards = route_stage.handle([request(next(_recipients)) for _ in range(n)], ctx)
     return Counter(f.item.split('"account":"')[1].split('"')[0] for f in forwards if f.stage == "rate_limit")
 
 
@@ -107,3 +112,19 @@ def test_a_paused_pool_is_rechecked_after_paused_recheck(write_config, smtp_serv
     ctx.accounts_state.pause("beta", "test")
     decision = route_stage.route(request(1), ctx, suppressed=None, paused={})
     assert decision.routed is None and decision.wait == 2.5
+
+
+def test_a_campaigns_follow_ups_stick_to_the_first_mailbox_and_wait_when_it_is_paused(
+    write_config, smtp_server, tls_files
+) -> None:  # type: ignore[no-untyped-def]
+    ctx = pool_ctx(write_config, smtp_server, tls_files, "round_robin")
+    first = {f.item.split('"to":"')[1].split('"')[0]: f for f in route_stage.handle([request(i) for i in range(900, 904)], ctx)}
+    chosen = {to: f.item.split('"account":"')[1].split('"')[0] for to, f in first.items()}
+    assert set(chosen.values()) == {"alpha", "beta"}
+    for _ in range(2):  # two follow-ups, each from the mailbox of the first message
+        again = route_stage.handle([request(i) for i in range(900, 904)], ctx)
+        assert {f.item.split('"to":"')[1].split('"')[0]: f.item.split('"account":"')[1].split('"')[0] for f in again} == chosen
+    ctx.accounts_state.pause("beta", "test")
+    waiting = route_stage.handle([request(i) for i in range(900, 904)], ctx)
+    stages = Counter((f.stage, chosen[f.item.split('"to":"')[1].split('"')[0]]) for f in waiting)
+    assert stages == {("rate_limit", "alpha"): 2, ("route", "beta"): 2}  # beta's recipients wait for beta

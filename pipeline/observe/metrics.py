@@ -1,4 +1,4 @@
-"""Prometheus metrics, prefix `mailpipe_` (ARCHITECTURE §8).
+"""Prometheus metrics, prefix `mailpipe_` (docs/architecture.md: "Edges").
 
 Two kinds:
 - instruments updated where things happen (stages, send, classify, limiter); in worker processes
@@ -144,8 +144,18 @@ def stage_batch(stage: str, count: int) -> Iterator[None]:
         STAGE_DURATION.labels(stage).observe(time.perf_counter() - started)
 
 
+TENANT_ACCOUNTS = "tenants"  # the one `account` label all non-default tenants' accounts share
+
+
+def account_label(ref: str) -> str:
+    """The deployment's own accounts by name; every tenant's account aggregated, so label sets stay
+    bounded however many tenants connect accounts (per-tenant figures: `mailpipe status --tenant`)."""
+    return TENANT_ACCOUNTS if "/" in ref else ref
+
+
 def send_reply(account: str, provider: str, reply: SendReply) -> None:
     """One SMTP transaction was tried (call it only when the server was really asked)."""
+    account = account_label(account)
     SEND_ATTEMPTS.labels(account, provider).inc()
     if not reply.accepted:
         SEND_FAILURES.labels(account, provider).inc()
@@ -154,16 +164,19 @@ def send_reply(account: str, provider: str, reply: SendReply) -> None:
 
 
 def send_result(account: str, provider: str, result: str, reason: str | None) -> None:
+    account = account_label(account)
     SEND_RESULTS.labels(account, provider, result, reason_class(reason)).inc()
 
 
 def account_signal(account: str, provider: str, signal: str) -> None:
+    account = account_label(account)
     if signal in SIGNALS:
         ACCOUNT_SIGNALS.labels(account, provider, signal).inc()
 
 
 def bounce(provider: str, reason: str | None, *, hard: bool, account: str = "unknown") -> None:
     """Count a bounce: at send time (classify) or later (webhook, bounce mailbox: account may be unknown)."""
+    account = account_label(account)
     BOUNCES.labels(account, provider, reason_label(reason), "hard" if hard else "soft").inc()
 
 
@@ -177,10 +190,12 @@ def delivery_latency(outcome: str, seconds: float) -> None:
 
 
 def throttled(account: str) -> None:
+    account = account_label(account)
     THROTTLES.labels(account).inc()
 
 
 def limiter_wait(account: str, seconds: float) -> None:
+    account = account_label(account)
     LIMITER_WAIT.labels(account).observe(max(0.0, seconds))
 
 

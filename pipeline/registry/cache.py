@@ -8,6 +8,7 @@ them — so a notification lost while a connection was down costs at most that l
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from collections import OrderedDict
@@ -22,6 +23,13 @@ from pipeline.registry.sources import SnapshotSource
 
 log = structlog.get_logger("mailpipe.registry")
 CHANNEL = REGISTRY_CHANNEL
+
+
+class NotCached(enum.Enum):
+    NOT_CACHED = "not cached"
+
+
+NOT_CACHED = NotCached.NOT_CACHED
 
 
 class Registry:
@@ -66,6 +74,13 @@ class Registry:
     def account(self, ref: str) -> SendingAccount | None:
         tenant, name = split_ref(ref)
         return self.tenant(tenant).accounts.get(name)
+
+    def cached_account(self, ref: str) -> SendingAccount | NotCached | None:
+        """The account if its tenant's snapshot is held, without any I/O (for the event loop); else NOT_CACHED."""
+        tenant, name = split_ref(ref)
+        with self._lock:
+            snapshot = self._cache.get(tenant)
+        return NOT_CACHED if snapshot is None else snapshot.accounts.get(name)
 
     def invalidate(self, tenant: str) -> None:
         with self._lock:

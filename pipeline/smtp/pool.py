@@ -1,4 +1,4 @@
-"""Pooled SMTP sessions per account per worker process (ARCHITECTURE §7).
+"""Pooled SMTP sessions per account per worker process (docs/architecture.md: "Sending").
 
 Sessions are reused across messages, reopened on error and closed when idle. Every failure is
 turned into a SendReply (code + text, or a transport error kind); only two refusals raise, both
@@ -72,12 +72,21 @@ class _Phase(Exception):
 
 
 class AccountPool:
-    def __init__(self, account: ResolvedAccount, *, tokens: TokenSource | None = None, tenant: str = "default") -> None:
+    def __init__(
+        self,
+        account: ResolvedAccount,
+        *,
+        tokens: TokenSource | None = None,
+        tenant: str = "default",
+        budget: SessionBudget | None = None,
+    ) -> None:
         self.account = account
         self.tokens = tokens  # access tokens for auth_method = "xoauth2"
         self.tenant = tenant
         self.idle: list[_Session] = []
         self.slots = asyncio.Semaphore(account.pool_size)
+        self.budget = budget or SessionBudget(account.pool_size)
+        self.retired = False  # replaced by a pool with the account's new settings: sessions close on release
         self._tls = tls_context(account) if account.security != Security.NONE else None
 
     async def _open(self) -> aiosmtplib.SMTP:
@@ -155,6 +164,9 @@ class AccountPool:
         return await self._open(), False
 
     def _release(self, client: aiosmtplib.SMTP) -> None:
+        if self.retired:
+            client.close()
+            return
         self.idle.append(_Session(client, time.monotonic()))
 
     async def send(
@@ -162,8 +174,9 @@ class AccountPool:
     ) -> SendReply:
         """One transaction. `before_data` is awaited just before DATA; False aborts (Superseded)."""
         started = time.monotonic()
-        async with self.slots:
+        async with self.budget.active, self.slots:
             reply = await self._send_once(sender, recipient, data, smtputf8, before_data, allow_retry=True)
+        self.budget.trim()
         reply.elapsed = round(time.monotonic() - started, 6)
         return reply
 
@@ -248,11 +261,47 @@ class AccountPool:
                 session.client.close()
 
 
+class SessionBudget:
+    """A cap on the SMTP sessions one worker process holds across all accounts (`[tenants] max_smtp_sessions`).
+
+    Sessions in use never exceed `limit` (a send waits for a free one); after each send the idle
+    sessions beyond what the cap leaves room for are closed, least recently used first — so many
+    tenants mean more reconnects, never more sockets.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = asyncio.Semaphore(limit)
+        self.pools: dict[str, AccountPool] = {}
+
+    def resize(self, limit: int) -> None:
+        if self.in_use:
+            raise RuntimeError("the session cap is set before the first send")
+        self.limit, self.active = limit, asyncio.Semaphore(limit)
+
+    @property
+    def in_use(self) -> int:
+        return self.limit - self.active._value
+
+    def open_sessions(self) -> int:
+        return self.in_use + sum(len(pool.idle) for pool in self.pools.values())
+
+    def trim(self) -> None:
+        idle = [(session.last_used, pool, session) for pool in self.pools.values() for session in pool.idle]
+        excess = self.in_use + len(idle) - self.limit
+        if excess <= 0:
+            return
+        for _, pool, session in sorted(idle, key=lambda item: item[0])[:excess]:
+            pool.idle.remove(session)
+            session.client.close()
+
+
 class Pools:
     """All account pools of one worker process; lives on the worker's event loop."""
 
-    def __init__(self, tokens: TokenSource | None = None) -> None:
-        self.pools: dict[str, AccountPool] = {}
+    def __init__(self, tokens: TokenSource | None = None, *, max_sessions: int = 200) -> None:
+        self.budget = SessionBudget(max_sessions)
+        self.pools: dict[str, AccountPool] = self.budget.pools
         self.tokens = tokens  # set by the send runtime once it has its Redis client
         self._reaper: asyncio.Task[None] | None = None
 
@@ -261,8 +310,14 @@ class Pools:
             self._reaper = asyncio.get_running_loop().create_task(self._reap_idle())
         pool = self.pools.get(account.name)
         if pool is None or pool.account != account:
-            pool = self.pools[account.name] = AccountPool(account, tokens=self.tokens)
+            if pool is not None:  # the account changed (a new password, host, limits): its sessions go
+                pool.retired = True
+                asyncio.get_running_loop().create_task(pool.close())
+            pool = self.pools[account.name] = AccountPool(account, tokens=self.tokens, budget=self.budget)
         return pool
+
+    def open_sessions(self) -> int:
+        return self.budget.open_sessions()
 
     async def _reap_idle(self) -> None:
         while True:

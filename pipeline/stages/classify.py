@@ -36,12 +36,18 @@ class Decision:
 
 
 def verdict_for(result: SendResult, ctx: StageContext) -> Verdict:
-    account = ctx.config.account(result.reply.account) if result.reply.account in ctx.resolved else None
+    found = ctx.registry.account(result.reply.account)  # None once removed: the rules still classify the reply
+    account = found.config if found is not None else None
     verdict = ctx.pm.hook.mailpipe_classify_reply(account=account, reply=result.reply)
     if verdict is None:  # only when every plugin, fallback included, was blocked
         ok = result.reply.accepted
         verdict = Verdict(event=RecipientEvent.SENT if ok else RecipientEvent.DEFERRED, reason="undefined")
     return verdict
+
+
+def provider_of(ref: str, ctx: StageContext) -> str:
+    found = ctx.registry.account(ref)
+    return found.config.provider if found is not None else "unknown"
 
 
 def backoff(attempt: int, ctx: StageContext) -> float:
@@ -157,7 +163,7 @@ def handle(results: list[SendResult], ctx: StageContext) -> list[Forward]:
                     event_id=event.event_id,
                     message_id=result.routed.message.message_id,
                     recipient=event.to,
-                    provider=ctx.account(result.routed.account).provider,
+                    provider=provider_of(result.routed.account, ctx),
                     reason=decision.verdict.reason,
                     permanent=decision.verdict.permanent,
                     status=decision.verdict.enhanced,
@@ -171,7 +177,7 @@ def observe(result: SendResult, decision: Decision, first_time: bool, ctx: Stage
     """Metrics and the canonical line's outcome for one classified reply."""
     routed, verdict, state = result.routed, decision.verdict, decision.transition.state
     account = routed.account
-    provider = ctx.resolved[account].provider if account in ctx.resolved else "unknown"
+    provider = provider_of(account, ctx)
     metrics.send_result(account, provider, state, verdict.reason)
     metrics.account_signal(account, provider, verdict.account_signal.value)
     if first_time and state == RecipientEvent.BOUNCED:

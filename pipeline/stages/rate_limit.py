@@ -34,8 +34,10 @@ def back_to_route(message: RoutedMessage, delay: float = 0.0) -> Forward:
 
 def handle(messages: list[RoutedMessage], ctx: StageContext) -> list[Forward]:
     now = ctx.clock()
-    names = sorted({m.account for m in messages if m.account in ctx.resolved})
-    usage = read_usage(ctx.redis, [ctx.account(n) for n in names], ctx.config.rate_limit, now)
+    # An account removed or paused since route chose it sends this message back to route.
+    known = {ref: found for ref in {m.account for m in messages} if (found := ctx.registry.account(ref)) is not None}
+    names = sorted(ref for ref, found in known.items() if found.usable)
+    usage = read_usage(ctx.redis, [known[n].resolved for n in names], ctx.config.rate_limit, now)
     forwards: list[Forward] = []
     ready: list[RoutedMessage] = []
     rerouted: Counter[str] = Counter()

@@ -15,6 +15,7 @@ from pipeline.limits.quota import GateResult, GateVerdict, SendGate
 from pipeline.models import RecipientEvent, RoutedMessage, SendReply, SendResult
 from pipeline.oauth.tokens import TokenSource
 from pipeline.observe import journey, metrics
+from pipeline.registry.cache import NOT_CACHED
 from pipeline.smtp.mime import UnsendableAddress, build_message, envelope_for
 from pipeline.smtp.pool import Pools, SmtpUtf8Unsupported, Superseded
 from pipeline.stages.batch import INFRASTRUCTURE_ERRORS, Forward
@@ -24,6 +25,7 @@ from pipeline.state.status import Transition
 
 log = structlog.get_logger("mailpipe.send")
 COMPLETE_PATIENCE = 300.0  # seconds a reply is held while Redis is unreachable
+DEFAULT_TIMEOUT = 30.0  # an account's SMTP timeout unless it sets one (tenants' accounts do not)
 
 
 @dataclass
@@ -35,13 +37,16 @@ class SendRuntime:
     _ledger: SendLedger | None = None
     _gate: SendGate | None = None
 
+    def __post_init__(self) -> None:
+        self.pools.budget.resize(self.ctx.config.tenants.max_smtp_sessions)
+
     @property
     def ledger(self) -> SendLedger:
         if self._ledger is None:
             # A whole batch of sends runs concurrently on this loop: redis-py's default cap of 100
             # connections per client made bursts fail with MaxConnectionsError.
             client = aioredis.Redis.from_url(self.ctx.config.redis_url, health_check_interval=30, max_connections=2000)
-            lease = max(a.timeout for a in self.ctx.resolved.values()) * 3 + 5
+            lease = max([a.timeout for a in self.ctx.resolved.values()], default=DEFAULT_TIMEOUT) * 3 + 5
             self._ledger = SendLedger(client, lease=lease, policy=self.ctx.config.send.ambiguous.value)
             self.pools.tokens = TokenSource(client)  # XOAUTH2 accounts share access tokens through this Redis
         return self._ledger
@@ -60,6 +65,11 @@ async def send(message: RoutedMessage, runtime: SendRuntime) -> tuple[Forward | 
     structlog.contextvars.bind_contextvars(
         event_id=event.event_id, stage="send", account=message.account, attempt=message.attempt
     )
+    found = ctx.registry.cached_account(message.account)
+    if found is NOT_CACHED:  # loading a tenant's snapshot reads the database: never on the event loop
+        found = await asyncio.to_thread(ctx.registry.account, message.account)
+    if found is None or not found.usable:
+        return back_to_route(message), None  # removed or paused since route chose it: choose again
     claim = await runtime.ledger.claim(event.tenant, event.event_id)
     if claim.claim == Claim.SENT and claim.reply is not None:
         reply = claim.reply.model_copy(update={"from_ledger": True})
@@ -73,7 +83,7 @@ async def send(message: RoutedMessage, runtime: SendRuntime) -> tuple[Forward | 
         text = "not resent: an earlier attempt may have been accepted"
         reply = SendReply(account=message.account, code=250, text=text, from_ledger=True)
         return Forward("classify", SendResult(routed=message, reply=reply).to_json()), None
-    account = ctx.account(message.account)
+    account = found.resolved
     try:
         envelope = envelope_for(message)
         max_bytes = min(account.max_message_bytes, ctx.config.send.max_message_bytes)
