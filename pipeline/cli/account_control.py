@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.cli.output import ScriptFriendlyConsole, print_json
 from pipeline.config import Config, ResolvedAccount, resolve_account
 from pipeline.errors import MailpipeError, PluginError
 from pipeline.limits.account_state import AccountState
@@ -23,7 +23,7 @@ from pipeline.limits.ratelimit import configured_rate, effective_rate
 from pipeline.limits.throttle import throttles_last_hour
 from pipeline.plugin_host.manager import plugin_manager_for, preset_for
 
-console = Console()
+console = ScriptFriendlyConsole()
 err = Console(stderr=True)
 MAX_REASON_CHARS = 200
 
@@ -143,7 +143,7 @@ def resume(
 
 def status(
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")] = False,
 ) -> None:
     """Per account: sent today / daily cap, effective vs configured rate, throttles (1 h), health, next reset."""
     loaded = load_or_exit(config)
@@ -154,7 +154,7 @@ def status(
         err.print(f"[red]error[/red] cannot reach Redis: {type(exc).__name__}", highlight=False)
         raise typer.Exit(1) from None
     if as_json:
-        console.print_json(json.dumps([asdict(r) for r in rows]))
+        print_json([asdict(r) for r in rows])
         return
     zone = loaded.rate_limit.timezone
     table = Table(

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from pipeline.cli.account_control import register as register_control
 from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.cli.output import ScriptFriendlyConsole, print_json
 from pipeline.config import AccountConfig, Config, resolve_account
 from pipeline.errors import MailpipeError, PluginError
 from pipeline.limits.account_state import AccountState
@@ -21,7 +22,7 @@ from pipeline.smtp.verify import DEFAULT_TIMEOUT, Report, verify
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="List accounts and check their connection.")
 register_control(app)
-console = Console()
+console = ScriptFriendlyConsole()
 err = Console(stderr=True)
 
 
@@ -64,11 +65,26 @@ def health(config: Config, names: list[str], tenant: str) -> dict[str, str]:
 def list_accounts(
     config: ConfigOption = None,
     tenant: Annotated[str, typer.Option("--tenant", help="tenant whose account state to read")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")] = False,
 ) -> None:
     """Names, provider, host:port, default flag and health of every account."""
     loaded = load_or_exit(config)
     pm = manager_or_exit(loaded)
     states = health(loaded, [a.name for a in loaded.accounts], tenant)
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": account.name,
+                    "provider": account.provider,
+                    "endpoint": endpoint(account, pm),
+                    "default": account.name == loaded.default.account,
+                    "health": states.get(account.name, "unknown"),
+                }
+                for account in loaded.accounts
+            ]
+        )
+        return
     table = Table("name", "provider", "host:port", "default", "health", title="accounts")
     for account in loaded.accounts:
         table.add_row(
