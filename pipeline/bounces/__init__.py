@@ -1,5 +1,5 @@
-"""Bounce mails → BounceReport (ARCHITECTURE §3, §8): RFC 3464 DSNs and the text formats of
-dozens of MTAs, auto-replies and ARF complaints told apart."""
+"""Bounce mails → BounceReport (docs/architecture.md: "Outcomes and classification", "Edges"):
+RFC 3464 DSNs and the text formats of dozens of MTAs, auto-replies and ARF complaints told apart."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Core fallback for the `mailpipe_parse_bounce` hook (ARCHITECTURE §4) and its caller."""
+"""Core fallback for the `mailpipe_parse_bounce` hook (docs/architecture.md: "Plugins") and its caller."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Diagnostic-text patterns per reason (ARCHITECTURE §3 taxonomy), one row per message family.
+"""Diagnostic-text patterns per reason (docs/architecture.md: "Outcomes and classification" taxonomy), one row per message family.
 
 Every pattern is a regular expression matched against lower-cased text with runs of
 white space squeezed to one space. Tables are data: add a row, not an if.

@@ -1,4 +1,4 @@
-"""Configuration (ARCHITECTURE §5): TOML, validated, every problem named with file and line."""
+"""Configuration (docs/architecture.md: "Configuration"): TOML, validated, every problem named with file and line."""
 
 from __future__ import annotations
 
@@ -168,7 +168,7 @@ class SendConfig(_Section):
 
 
 class RateLimitConfig(_Section):
-    """Shared limits (ARCHITECTURE §6). Jitter is off by default (0 ms)."""
+    """Shared limits (docs/architecture.md: "Rate limits"). Jitter is off by default (0 ms)."""
 
     jitter_ms: int = Field(default=0, ge=0, le=3_600_000)  # random extra gap/wait, "randomize delay"
     timezone: str = "UTC"  # daily counters reset at this zone's midnight

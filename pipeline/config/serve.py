@@ -1,4 +1,4 @@
-"""Config sections for `mailpipe serve`, click tracking and provider webhooks (ARCHITECTURE §8)."""
+"""Config sections for `mailpipe serve`, click tracking and provider webhooks (docs/architecture.md: "Edges")."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ class ServeConfig(BaseModel):
     tracking_domain: str | None = Field(default=None, pattern=HOSTNAME)
     max_batch: int = Field(default=1000, ge=1, le=100_000)
     max_body_bytes: int = Field(default=5_000_000, ge=1_000, le=100_000_000)
-    # Control plane (ARCHITECTURE §10): admin tokens manage tenants and keys; tenant hosts are untrusted.
+    # Control plane (docs/architecture.md: "Tenants and the control plane"): admin tokens manage tenants and keys;
+    # tenant hosts are untrusted.
     admin_tokens: list[SecretRef] = Field(default_factory=list)
     allow_hosts: list[str] = Field(default_factory=list)  # CIDR ranges tenants' SMTP/IMAP hosts may resolve into
     allow_ports: list[int] = Field(default_factory=list)  # ports allowed besides SMTP 25/465/587/2525 and IMAP 143/993

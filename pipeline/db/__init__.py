@@ -1,1 +1,1 @@
-"""PostgreSQL, the system of record (ARCHITECTURE §9): engine, tables, migrations, a private cluster."""
+"""PostgreSQL, the system of record (docs/architecture.md: "Stores"): engine, tables, migrations, a private cluster."""

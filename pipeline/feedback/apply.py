@@ -1,7 +1,7 @@
 """Apply what happened after sending (provider webhooks, one-click unsubscribes, clicks, opens).
 
 Each ``DeliveryEvent`` becomes a status *update* on its event (history and events stream; the
-final outcome set by classify is never replaced, ARCHITECTURE §3), joins the suppression list
+final outcome set by classify is never replaced, docs/architecture.md: "Outcomes and classification"), joins the suppression list
 when it must (complaint, unsubscribe, hard bounce; soft bounces are counted), reaches the
 ``mailpipe_delivery_event`` observers and is counted. An event we cannot map back to an
 ``event_id`` still suppresses its recipient.

@@ -1,4 +1,6 @@
-"""Classify a live SMTP reply or transport error into a Verdict (ARCHITECTURE §2-§3).
+"""Classify a live SMTP reply or transport error into a Verdict.
+
+See docs/architecture.md, "Messages between stages" and "Outcomes and classification".
 
 Order: account signals (throttling, login, sending quota) → recipient rules → RFC 3463
 enhanced code and diagnostic text → RFC 5321 basic code. Everything is a table row;

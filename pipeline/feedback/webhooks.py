@@ -109,7 +109,7 @@ class Failure:
 
 
 def classify_failure(diagnostic: str, *, status: str | None = None, code: int | None = None, hint: str | None = None) -> Failure:
-    """Read a provider's diagnostic text the way bounce mail is read (ARCHITECTURE §3)."""
+    """Read a provider's diagnostic text the way bounce mail is read (docs/architecture.md: "Outcomes and classification")."""
     from pipeline.bounces.codes import find_reply_code, find_status
     from pipeline.bounces.reasons import decide_reason
 

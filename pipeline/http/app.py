@@ -1,4 +1,4 @@
-"""The app factory: ``create_app(config)`` → one FastAPI app for every HTTP edge (ARCHITECTURE §8)."""
+"""The app factory: ``create_app(config)`` → one FastAPI app for every HTTP edge (docs/architecture.md: "Edges")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The bounce and reply mailbox (ARCHITECTURE §8): an IMAP poller that turns replies, auto-replies,
+"""The bounce and reply mailbox (docs/architecture.md: "Edges"): an IMAP poller that turns replies, auto-replies,
 DSNs and ARF complaints into status updates on the events they answer.
 
 Kept import-light on purpose: `pipeline.config` imports `pipeline.config.inbox`, so nothing

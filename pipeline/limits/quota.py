@@ -1,4 +1,4 @@
-"""Window counters taken at send time: the hard caps per minute, hour and day (ARCHITECTURE §6).
+"""Window counters taken at send time: the hard caps per minute, hour and day (docs/architecture.md: "Rate limits").
 
 `SendGate.take` runs right before the SMTP transaction, in one atomic script: the account must be
 up (not paused, not unhealthy, not marked exhausted), every per-second sliding log of its scopes

@@ -1,4 +1,4 @@
-"""Send slots shared through Redis (ARCHITECTURE §6): GCRA with reservation, several scopes.
+"""Send slots shared through Redis (docs/architecture.md: "Rate limits"): GCRA with reservation, several scopes.
 
 One atomic script hands each message of a batch its own future slot: the earliest time at which
 every scope it belongs to (its account, the account's provider, its recipient domain) is free,

@@ -1,4 +1,4 @@
-"""Adaptive back-off when a provider says slow down (ARCHITECTURE §6).
+"""Adaptive back-off when a provider says slow down (docs/architecture.md: "Rate limits").
 
 A throttle signal cuts the account's `rate_factor` multiplicatively (at most once per
 DECREASE_COOLDOWN, so a burst of 454s for mail already in flight counts once). Recovery is

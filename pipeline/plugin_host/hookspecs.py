@@ -1,4 +1,4 @@
-"""The hooks a mailpipe plugin may implement (ARCHITECTURE §4).
+"""The hooks a mailpipe plugin may implement (docs/architecture.md: "Plugins").
 
 Hooks are synchronous, do no network I/O, take keyword arguments and return data.
 """

@@ -1,4 +1,4 @@
-"""Every Redis key mailpipe uses, namespaced mailpipe:{tenant}:… (ARCHITECTURE §2)."""
+"""Every Redis key mailpipe uses, namespaced mailpipe:{tenant}:… (docs/architecture.md: "Messages between stages")."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ An event hash holds `state` (latest), `outcome` (the final one, set once), the o
 JSON (so a stalled event can be re-driven) and counters; the history is a list of JSON entries;
 every transition is appended to the tenant's events stream.
 
-Redis holds hot state only (ARCHITECTURE §9): once an event is final its hash and history expire
+Redis holds hot state only (docs/architecture.md: "Stores"): once an event is final its hash and history expire
 after ``Retention.hot``; a one-byte dedupe marker keeps the event_id taken for
 ``Retention.dedupe_window``; the stream is trimmed by length and by age. The delivery log in
 PostgreSQL (pipeline/archive) keeps everything longer; ``ColdStatus`` is how this store reaches it.
@@ -20,50 +20,16 @@ from typing import Any, Protocol
 import redis
 
 from pipeline.models import FINAL_OUTCOMES, LeadEvent
-from pipeline.state import keys
+from pipeline.state import keys, lua_scripts
 from pipeline.state.script_pipeline import ScriptPipeline
 
 STREAM_MAXLEN = 1_000_000
 HISTORY_MAX = 200
 
-# KEYS: event hash, history list, stream, pending zset, outcome counts, dedupe marker
-# ARGV: event_id, tenant, event json, now, entry json, next_progress_at
-_ACCEPT = """
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[6]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'accepted', 'created', ARGV[4], 'updated', ARGV[4], 'event', ARGV[3])
-redis.call('RPUSH', KEYS[2], ARGV[5])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'event_id', ARGV[1], 'tenant', ARGV[2], 'state', 'accepted', 'entry', ARGV[5])
-redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
-redis.call('HINCRBY', KEYS[5], 'accepted', 1)
-return 1
-"""
+_ACCEPT = lua_scripts.load("status_accept")
+_TRANSITION = lua_scripts.load("status_transition")
 
-# ARGV: event_id, tenant, state, final(0/1), now, entry json, stream maxlen, history max,
-#       hot seconds, dedupe seconds, oldest stream id kept (ms)
-# A final transition starts the hot window (EXPIRE on hash and history; later updates keep the TTL),
-# sets the dedupe marker and trims the stream by age. `created` and `final` ride on each stream
-# entry so the delivery log places the row without reading Redis again.
-_TRANSITION = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if ARGV[4] == '1' then
-  if redis.call('HEXISTS', KEYS[1], 'outcome') == 1 then return 0 end
-  redis.call('HSET', KEYS[1], 'outcome', ARGV[3])
-  redis.call('ZREM', KEYS[4], ARGV[1])
-  redis.call('HINCRBY', KEYS[5], ARGV[3], 1)
-end
-redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated', ARGV[5])
-redis.call('RPUSH', KEYS[2], ARGV[6])
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[8]), -1)
-local created = redis.call('HGET', KEYS[1], 'created') or ARGV[5]
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'event_id', ARGV[1], 'tenant', ARGV[2], 'state', ARGV[3], 'entry', ARGV[6], 'created', created, 'final', ARGV[4])
-if ARGV[4] == '1' then
-  redis.call('EXPIRE', KEYS[1], ARGV[9])
-  redis.call('EXPIRE', KEYS[2], ARGV[9])
-  redis.call('SET', KEYS[6], '1', 'EX', ARGV[10])
-  redis.call('XTRIM', KEYS[3], 'MINID', '~', ARGV[11])
-end
-return 1
-"""
+
 @dataclass(frozen=True)
 class Retention:
     """Seconds each piece of hot state outlives an event's final outcome ([retention] in the config)."""
@@ -76,7 +42,6 @@ class Retention:
         for name in ("hot", "dedupe_window", "stream_max_age"):
             if getattr(self, name) < 1:
                 raise ValueError(f"retention.{name} must be at least 1 second")
-
 
 
 @dataclass
@@ -115,8 +80,6 @@ class StatusStore:
         self.client = client
         self.retention = retention or Retention()
         self.cold = cold
-        self._accept = client.register_script(_ACCEPT)
-        self._transition = client.register_script(_TRANSITION)
 
     def accept(self, events: list[LeadEvent]) -> list[bool]:
         """Record events as accepted; False for each event_id already known (a duplicate)."""
@@ -129,16 +92,17 @@ class StatusStore:
             entry = json.dumps({"at": now, "state": "accepted", "stage": "submit"})
             due = event.send_at.timestamp() if event.send_at else now
             pipe.call(
-                self._accept,
-                keys=[
-                    keys.event(event.tenant, event.event_id),
-                    keys.history(event.tenant, event.event_id),
-                    keys.events_stream(event.tenant),
-                    keys.pending(event.tenant),
-                    keys.outcome_counts(event.tenant),
-                    keys.dedupe_marker(event.tenant, event.event_id),
-                ],
-                args=[event.event_id, event.tenant, event.to_json(), now, entry, max(due, now), STREAM_MAXLEN],
+                _ACCEPT.bind(
+                    keys=[
+                        keys.event(event.tenant, event.event_id),
+                        keys.history(event.tenant, event.event_id),
+                        keys.events_stream(event.tenant),
+                        keys.pending(event.tenant),
+                        keys.outcome_counts(event.tenant),
+                        keys.dedupe_marker(event.tenant, event.event_id),
+                    ],
+                    args=[event.event_id, event.tenant, event.to_json(), now, entry, max(due, now), STREAM_MAXLEN],
+                )
             )
         results = pipe.execute()[len(tenants) :]
         return [bool(r) for r in results]
@@ -160,28 +124,29 @@ class StatusStore:
         for t in transitions:
             entry = {"at": now, "state": t.state, **t.entry}
             pipe.call(
-                self._transition,
-                keys=[
-                    keys.event(t.tenant, t.event_id),
-                    keys.history(t.tenant, t.event_id),
-                    keys.events_stream(t.tenant),
-                    keys.pending(t.tenant),
-                    keys.outcome_counts(t.tenant),
-                    keys.dedupe_marker(t.tenant, t.event_id),
-                ],
-                args=[
-                    t.event_id,
-                    t.tenant,
-                    t.state,
-                    int(t.final),
-                    now,
-                    json.dumps(entry, default=str),
-                    STREAM_MAXLEN,
-                    HISTORY_MAX,
-                    int(self.retention.hot),
-                    int(self.retention.dedupe_window),
-                    int((now - self.retention.stream_max_age) * 1000),
-                ],
+                _TRANSITION.bind(
+                    keys=[
+                        keys.event(t.tenant, t.event_id),
+                        keys.history(t.tenant, t.event_id),
+                        keys.events_stream(t.tenant),
+                        keys.pending(t.tenant),
+                        keys.outcome_counts(t.tenant),
+                        keys.dedupe_marker(t.tenant, t.event_id),
+                    ],
+                    args=[
+                        t.event_id,
+                        t.tenant,
+                        t.state,
+                        int(t.final),
+                        now,
+                        json.dumps(entry, default=str),
+                        STREAM_MAXLEN,
+                        HISTORY_MAX,
+                        int(self.retention.hot),
+                        int(self.retention.dedupe_window),
+                        int((now - self.retention.stream_max_age) * 1000),
+                    ],
+                )
             )
         results = pipe.execute()
         if self.cold is not None:
@@ -199,7 +164,6 @@ class StatusStore:
         fields = {"event_id": t.event_id, "tenant": t.tenant, "state": t.state, "entry": entry, "created": found.created}
         self.client.xadd(keys.events_stream(t.tenant), fields, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
         return True
-
 
     def expect_progress(self, tenant: str, event_ids: list[str], at: float) -> None:
         """Tell the sweeper when these waiting events are next due to move."""

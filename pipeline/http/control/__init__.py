@@ -1,4 +1,4 @@
-"""The control-plane API: thin routers over ``pipeline.control`` (ARCHITECTURE §10)."""
+"""The control-plane API: thin routers over ``pipeline.control`` (docs/architecture.md: "Tenants and the control plane")."""
 
 from __future__ import annotations
 
