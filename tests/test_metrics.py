@@ -18,7 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from pipeline.config import Config, load_config
 from pipeline.limits.account_state import AccountState, Health
-from pipeline.models import LeadEvent, SendReply, TransportError
+from pipeline.models import STAGES, LeadEvent, SendReply, TransportError
 from pipeline.observe import exposition, metrics
 from pipeline.observe.server import prepare_worker_metrics, reap_dead_processes
 from pipeline.observe.state_collector import StateCollector
@@ -85,7 +85,7 @@ def test_known_label_sets_are_exposed_at_zero_before_anything_happens(config: Co
             assert has(samples, "mailpipe_smtp_replies_total", account=account, provider="smtp", reply_class=reply_class)
         assert has(samples, "mailpipe_throttles_total", account=account)
         assert has(samples, "mailpipe_send_failures_total", account=account, provider="smtp")
-    for stage in metrics.STAGES:
+    for stage in STAGES:
         assert has(samples, "mailpipe_stage_messages_in_total", stage=stage)
         assert has(samples, "mailpipe_stage_messages_in_progress", stage=stage)
     assert has(samples, "mailpipe_complaints_total", provider="smtp", reason="feedback")
