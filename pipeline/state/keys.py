@@ -107,6 +107,11 @@ def inbox_counts(mailbox: str) -> str:
     return f"{PREFIX}:inbox:{mailbox}:counts"
 
 
+def inbox_lease(mailbox: str) -> str:
+    """String with a TTL: the owner id of the one `inbox watch` allowed to watch this mailbox."""
+    return f"{PREFIX}:inbox:{mailbox}:lease"
+
+
 def webhook_replay(digest: str) -> str:
     """A webhook's replay key (Mailgun token, SNS MessageId, body digest) seen within the window."""
     return f"{PREFIX}:webhook-replay:{digest}"
