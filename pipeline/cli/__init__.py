@@ -15,7 +15,13 @@ core.register(app)
 status_cmd.register(app)
 serve.register(app)
 app.add_typer(bounce.app, name="bounce", help="Parse and classify bounce mails.")
-app.add_typer(accounts.app, name="accounts", help="List accounts, check their connection, pause and resume them.")
+app.add_typer(
+    accounts.app,
+    name="accounts",
+    help="Sending accounts. Without --tenant: the accounts declared in the config file (list, status, verify, "
+    "pause, resume). With --tenant T: tenant T's accounts in the database (add, edit, remove, activate, verify, "
+    "pause, resume; needs a database).",
+)
 plugins_cmd.register(app)
 app.add_typer(inbox.app, name="inbox", help="Replies, auto-replies, bounces and complaints from IMAP.")
 app.add_typer(database.app, name="db", help="The PostgreSQL schema: upgrade, downgrade, current.")

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.cli.tenant_accounts import TENANT_HELP
+from pipeline.cli.tenant_accounts import set_status as set_tenant_status
 from pipeline.cli.output import ScriptFriendlyConsole, print_json
 from pipeline.config import Config, ResolvedAccount, resolve_account
 from pipeline.errors import MailpipeError, PluginError
@@ -26,6 +28,8 @@ from pipeline.plugin_host.manager import plugin_manager_for, preset_for
 console = ScriptFriendlyConsole()
 err = Console(stderr=True)
 MAX_REASON_CHARS = 200
+TenantOption = Annotated[str | None, typer.Option("--tenant", "-t", help=TENANT_HELP)]
+JsonOption = Annotated[bool, typer.Option("--json", help="with --tenant: print JSON (for scripts)")]
 
 
 @dataclass
@@ -112,8 +116,12 @@ def pause(
     name: Annotated[str, typer.Argument(help="account name")],
     reason: Annotated[str, typer.Option("--reason", help="why (shown in status)")] = "paused by operator",
     config: ConfigOption = None,
+    tenant: TenantOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Stop sending through an account now; its mail goes to other accounts of its routes or waits."""
+    if tenant is not None:
+        return set_tenant_status(name, tenant, "paused", reason[:MAX_REASON_CHARS], config, as_json)
     loaded = load_or_exit(config)
     _known_or_exit(loaded, name)
     client = _client(loaded)
@@ -128,8 +136,12 @@ def pause(
 def resume(
     name: Annotated[str, typer.Argument(help="account name")],
     config: ConfigOption = None,
+    tenant: TenantOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Let a paused (or auth-failed, once fixed) account send again; waiting mail drains."""
+    if tenant is not None:
+        return set_tenant_status(name, tenant, "active", None, config, as_json)
     loaded = load_or_exit(config)
     _known_or_exit(loaded, name)
     client = _client(loaded)

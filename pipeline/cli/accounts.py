@@ -12,6 +12,8 @@ from rich.text import Text
 
 from pipeline.cli.account_control import register as register_control
 from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.cli.tenant_accounts import TENANT_HELP, verify_stored
+from pipeline.cli.tenant_accounts import register as register_tenant_commands
 from pipeline.cli.output import ScriptFriendlyConsole, print_json
 from pipeline.config import AccountConfig, Config, resolve_account
 from pipeline.errors import MailpipeError, PluginError
@@ -22,6 +24,7 @@ from pipeline.smtp.verify import DEFAULT_TIMEOUT, Report, verify
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="List accounts and check their connection.")
 register_control(app)
+register_tenant_commands(app)
 console = ScriptFriendlyConsole()
 err = Console(stderr=True)
 
@@ -71,6 +74,7 @@ def list_accounts(
     loaded = load_or_exit(config)
     pm = manager_or_exit(loaded)
     states = health(loaded, [a.name for a in loaded.accounts], tenant)
+    default = loaded.default.account if loaded.default is not None else None
     if as_json:
         print_json(
             [
@@ -91,7 +95,7 @@ def list_accounts(
             account.name,
             account.provider,
             endpoint(account, pm),
-            "yes" if account.name == loaded.default.account else "",
+            "yes" if account.name == default else "",
             states.get(account.name, "unknown"),
         )
     console.print(table)
@@ -122,8 +126,12 @@ def verify_account(
     ] = None,
     config: ConfigOption = None,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait for each step")] = DEFAULT_TIMEOUT,
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help=TENANT_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="with --tenant: print JSON (for scripts)")] = False,
 ) -> None:
     """Check an account step by step: DNS, TCP, banner, EHLO, STARTTLS/TLS, AUTH. Exit 1 on failure."""
+    if tenant is not None:
+        return verify_stored(name, tenant, send_test, config, as_json)
     loaded = load_or_exit(config)
     try:
         account = loaded.account(name)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.cli.config_option import ConfigOption, load_or_exit
 from pipeline.control.context import ControlContext
 from pipeline.control.errors import ControlError
 from pipeline.control.schemas import KeyIn, TenantIn

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline.cli.config_apply import config_apply
 from pipeline.cli.config_option import ConfigOption as ConfigOption  # re-exported for the command modules
 from pipeline.cli.config_option import load_or_exit as load_or_exit
 from pipeline.cli.output import ScriptFriendlyConsole, print_json
@@ -36,7 +37,8 @@ def config_check(file: Annotated[Path | None, typer.Argument(help="config file")
         for problem in exc.problems:
             err.print(f"[red]error[/red] {problem}", highlight=False)
         raise typer.Exit(2) from None
-    console.print(f"[green]ok[/green] {len(resolved)} accounts, {len(config.routes)} routes, default {config.default.account}")
+    default = config.default.account if config.default is not None else "(none: accounts from the database)"
+    console.print(f"[green]ok[/green] {len(resolved)} accounts, {len(config.routes)} routes, default {default}")
 
 
 def worker(
@@ -187,4 +189,5 @@ def register(app: typer.Typer) -> None:
     app.command()(demo)
     config_app = typer.Typer(help="Configuration.")
     config_app.command("check")(config_check)
+    config_app.command("apply")(config_apply)
     app.add_typer(config_app, name="config")

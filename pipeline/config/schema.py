@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -255,9 +256,10 @@ class SecretsConfig(_Section):
 class Config(_Section):
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
-    accounts: list[AccountConfig] = Field(min_length=1)
+    # Both required without a database (pipeline.config.validate says so); with one, tenants' accounts live there.
+    accounts: list[AccountConfig] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list)
-    default: DefaultConfig
+    default: DefaultConfig | None = None
     templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     send: SendConfig = Field(default_factory=SendConfig)
@@ -295,6 +297,11 @@ class Config(_Section):
         return (Path(self.base_dir) / self.templates.dir).resolve()
 
     def message_id_domain(self) -> str:
+        """``[send] message_id_domain``, else the default (or first) declared account's domain, else this host's name."""
         if self.send.message_id_domain:
             return self.send.message_id_domain
-        return self.account(self.default.account).from_email.rsplit("@", 1)[1]
+        declared = [a for a in self.accounts if self.default is not None and a.name == self.default.account]
+        for account in declared or self.accounts:
+            return account.from_email.rsplit("@", 1)[1]
+        host = socket.getfqdn()
+        return host if "." in host and not host.endswith(".") else "mailpipe.invalid"

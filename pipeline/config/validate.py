@@ -29,7 +29,8 @@ def cross_check(config: Config) -> list[tuple[tuple[Any, ...], str]]:
                 problems.append((("routes", index, "accounts"), f"unknown account {name!r}"))
     problems += _serve_problems(config)
     problems += webhook_problems(config.webhooks.providers, Path(config.base_dir))
-    if config.default.account not in seen:
+    problems += _declared_problems(config)
+    if config.default is not None and config.default.account not in seen:
         problems.append((("default", "account"), f"unknown account {config.default.account!r}"))
     for index, account in enumerate(config.accounts):
         if account.password is not None:
@@ -43,6 +44,19 @@ def cross_check(config: Config) -> list[tuple[tuple[Any, ...], str]]:
             problems.append((("accounts", index, "limits"), "per_second exceeds per_day"))
     if config.inbox is not None and (error := config.inbox.password.check()):
         problems.append((("inbox", "password"), f"imap password: {error}"))
+    return problems
+
+
+def _declared_problems(config: Config) -> list[tuple[tuple[Any, ...], str]]:
+    """Without a database the file is the only source of accounts, so it must declare them and a default."""
+    if config.database.resolved_url() is not None:
+        return []
+    why = "is required when no database is configured ([database] url or MAILPIPE_DATABASE_URL)"
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    if not config.accounts:
+        problems.append((("accounts",), f"at least one [[accounts]] table {why}"))
+    if config.default is None:
+        problems.append((("default",), f'[default] account = "<name>" {why}'))
     return problems
 
 

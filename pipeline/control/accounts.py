@@ -153,8 +153,12 @@ def _account_config(name: str, fields: dict[str, Any], password: str | None, ima
         raise Invalid(f"{field}: {first['msg'].removeprefix('Value error, ')}", field=field) from None
 
 
-def _check(ctx: ControlContext, account: AccountConfig) -> tuple[str, int]:
-    """Known provider, complete endpoint, allowed host and port (SMTP and IMAP); the effective host and port."""
+def _check(ctx: ControlContext, account: AccountConfig, *, trusted: bool = False) -> tuple[str, int]:
+    """Known provider, complete endpoint, allowed host and port (SMTP and IMAP); the effective host and port.
+
+    ``trusted``: declared by the operator in the config file, so the SSRF guard (which is for tenant
+    input) does not apply; the file may name a local relay.
+    """
     if ctx.provider(account.provider) is None:
         raise Invalid(f"provider: unknown provider {account.provider!r}", field="provider")
     try:
@@ -163,6 +167,8 @@ def _check(ctx: ControlContext, account: AccountConfig) -> tuple[str, int]:
         message = str(exc).split(": ", 1)[-1]
         field = "region" if "region" in message else "host"
         raise Invalid(f"{field}: {message}", field=field) from None
+    if trusted:
+        return resolved.host, resolved.port
     ctx.hosts.check_host(resolved.host, resolved.port)
     if account.imap is not None:
         port = account.imap.port or (993 if account.imap.security == Security.TLS else 143)
@@ -217,14 +223,14 @@ def create_account(
     password = data.password.get_secret_value() if data.password else None
     imap_password = data.imap.password.get_secret_value() if data.imap and data.imap.password else None
     account = _account_config(data.name, fields, password, imap_password)
-    host, port = _check(ctx, account)
-    with ctx.transaction() as session:
-        if session.execute(
-            select(SmtpAccount.id).where(SmtpAccount.tenant_id == scope.tenant_id, SmtpAccount.name == data.name)
-        ).first():
-            raise Conflict(f"an account named {data.name!r} already exists", field="name")
+    host, port = _check(ctx, account, trusted=managed_by_file)
     report = None
-    if verify:
+    if verify:  # a taken name is refused before the (slow) check; without one, the insert's unique key refuses it
+        with ctx.transaction() as session:
+            if session.execute(
+                select(SmtpAccount.id).where(SmtpAccount.tenant_id == scope.tenant_id, SmtpAccount.name == data.name)
+            ).first():
+                raise Conflict(f"an account named {data.name!r} already exists", field="name")
         report = _verify(ctx, scope, account, host, port)
         if not report.ok:
             raise VerificationFailed(
@@ -294,7 +300,7 @@ def update_account(
             (data.imap.password.get_secret_value() if data.imap and data.imap.password else imap_password) if data.imap else None
         )
     account = _account_config(name, fields, password, imap_password)
-    host, port = _check(ctx, account)
+    host, port = _check(ctx, account, trusted=from_file)
     report = None
     if verify and CONNECTION_FIELDS & data.model_fields_set:
         report = _verify(ctx, scope, account, host, port)
