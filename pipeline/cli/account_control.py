@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.cli.output import ScriptFriendlyConsole, print_json
 from pipeline.cli.tenant_accounts import TENANT_HELP
 from pipeline.cli.tenant_accounts import set_status as set_tenant_status
-from pipeline.cli.output import ScriptFriendlyConsole, print_json
 from pipeline.config import Config, ResolvedAccount, resolve_account
 from pipeline.errors import MailpipeError, PluginError
 from pipeline.limits.account_state import AccountState

@@ -12,9 +12,9 @@ from rich.text import Text
 
 from pipeline.cli.account_control import register as register_control
 from pipeline.cli.core import ConfigOption, load_or_exit
+from pipeline.cli.output import ScriptFriendlyConsole, print_json
 from pipeline.cli.tenant_accounts import TENANT_HELP, verify_stored
 from pipeline.cli.tenant_accounts import register as register_tenant_commands
-from pipeline.cli.output import ScriptFriendlyConsole, print_json
 from pipeline.config import AccountConfig, Config, resolve_account
 from pipeline.errors import MailpipeError, PluginError
 from pipeline.limits.account_state import AccountState
@@ -82,7 +82,7 @@ def list_accounts(
                     "name": account.name,
                     "provider": account.provider,
                     "endpoint": endpoint(account, pm),
-                    "default": account.name == loaded.default.account,
+                    "default": account.name == default,
                     "health": states.get(account.name, "unknown"),
                 }
                 for account in loaded.accounts
