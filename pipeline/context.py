@@ -65,6 +65,11 @@ class StageContext:
         """The TOML-declared accounts (the `default` tenant's when no database is configured)."""
         return {a.name: resolve_account(a, preset_for(a, self.pm)) for a in self.config.accounts}
 
+    def close(self) -> None:
+        if "registry" in self.__dict__:
+            self.registry.close()
+        self.redis.close()
+
     def sending_account(self, ref: str) -> SendingAccount:
         """The account a stage message names (see pipeline.registry.refs); KeyError if it is gone."""
         found = self.registry.account(ref)

@@ -153,3 +153,16 @@ def test_a_duplicate_submit_is_not_accepted_twice(config: object, redis_client: 
     second = submitter.submit([event, event])
     assert first.accepted == ["dup"]
     assert second.accepted == [] and second.duplicates == ["dup", "dup"]
+
+
+def test_a_stopped_worker_says_quit_on_every_smtp_session_it_held(
+    write_config: Callable[..., Path], smtp_server: DevSMTPServer, start_workers: Callable[..., object], redis_client: redis.Redis
+) -> None:
+    path = write_config()
+    worker = start_workers(path, processes=1, threads=4)
+    report = Submitter(load_config(path)).submit([lead(i) for i in range(30)])
+    outcomes = wait_until_final(StatusStore(redis_client), report.accepted, timeout=90)
+    assert Counter(outcomes.values()) == {"sent": 30}
+    assert smtp_server.quits == 0  # sessions stay pooled while the worker runs
+    worker.stop()  # type: ignore[attr-defined]
+    assert smtp_server.quits >= 3  # one pooled session per account used (alpha, beta, gamma) at least

@@ -89,6 +89,13 @@ class Registry:
             log.info("registry_tenant_changed", tenant=tenant, version=dropped.version)
             self._replaced(dropped, None)
 
+    def close(self) -> None:
+        with self._lock:
+            self._cache.clear()
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
+
     def cached(self) -> list[str]:
         with self._lock:
             return list(self._cache)

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from pipeline.config import AccountConfig, Config, RouteConfig, resolve_account
 from pipeline.config.inbox import ImapSettings
+from pipeline.config.oauth import AuthMethod
+from pipeline.control.accounts import oauth_config, oauth_grant
 from pipeline.control.crypto import Keyring
 from pipeline.control.verify_service import LiteralSecret
 from pipeline.db.tables import Route, SmtpAccount, Tenant, TenantDataKey
@@ -57,6 +59,9 @@ class DatabaseSource:
         self.keyring = keyring
         self.pm = pm
         self.trusted_ca_file = trusted_ca_file
+
+    def close(self) -> None:
+        self.engine.dispose()
 
     def versions(self, tenants: Iterable[str]) -> dict[str, int]:
         wanted = list(tenants)
@@ -109,6 +114,7 @@ class DatabaseSource:
                 folders=[row.imap.get("folder", "INBOX")],
             )
         password = secrets.get("password")
+        oauth = oauth_config(oauth_grant(secrets))  # a tenant's XOAUTH2 account (connect flow)
         return AccountConfig(
             name=row.name,
             provider=row.provider,
@@ -125,6 +131,7 @@ class DatabaseSource:
             limits=row.limits or None,
             imap=imap,
             ca_file=self.trusted_ca_file,
+            **({"auth_method": AuthMethod.XOAUTH2, "oauth": oauth} if oauth is not None else {}),
         )
 
 

@@ -6,11 +6,13 @@ import asyncio
 import gc
 
 import uvloop
+from dramatiq.middleware import AsyncIO
 
 from pipeline.config import load_config
 from pipeline.observe.logs import configure_logging
 from pipeline.runtime.actors import declare_actors
 from pipeline.runtime.broker import WORKER_PATIENCE, make_broker
+from pipeline.runtime.resources import RUNTIME, RuntimeMiddleware
 
 # Each email allocates hundreds of short-lived objects (models, dicts, coroutines): at the default
 # young-generation threshold (700) the collector ran many times per batch, and every full
@@ -32,6 +34,8 @@ def tune_gc() -> None:
 configure_logging()
 # A worker waits for an unreachable Redis (restart, fail-over) instead of dropping what it holds.
 broker = make_broker(load_config().broker, patience=WORKER_PATIENCE)
+# Before AsyncIO: the runtime closes while the send stage's event loop still runs (SMTP QUIT needs it).
+broker.add_middleware(RuntimeMiddleware(RUNTIME), before=AsyncIO)
 actors = declare_actors(broker)
 
 use_uvloop()

@@ -86,6 +86,11 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return reply or "250 OK"
 
+    async def handle_QUIT(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
+        with self.server._lock:
+            self.server.quits += 1
+        return "221 Bye"
+
     async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
         reply = self.server.data_responder(envelope, self.server) if self.server.data_responder else None
         if reply and not reply.startswith("2"):
@@ -129,6 +134,7 @@ class DevSMTPServer:
         self.host = host
         self.received: list[ReceivedMessage] = []
         self.auth_failures = 0
+        self.quits = 0  # sessions that ended with QUIT (a client closing politely)
         self._lock = threading.Lock()
         self._controllers: dict[str, Controller] = {}
         self.ports: dict[str, int] = {}

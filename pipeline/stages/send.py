@@ -51,6 +51,12 @@ class SendRuntime:
             self.pools.tokens = TokenSource(client)  # XOAUTH2 accounts share access tokens through this Redis
         return self._ledger
 
+    async def close(self) -> None:
+        """QUIT every pooled SMTP session and release the Redis client (worker shutdown)."""
+        await self.pools.close()
+        if self._ledger is not None:
+            await self._ledger.client.aclose()
+
     @property
     def gate(self) -> SendGate:
         if self._gate is None:
