@@ -1,6 +1,11 @@
 """The broker, chosen in one place: Redis by default, amqp:// for RabbitMQ, stub:// for unit tests.
 
 The Redis broker is Dramatiq's, made to ride out a Redis restart (see `ResilientRedisBroker`).
+
+This is the one module that uses Dramatiq internals: the private `_RedisConsumer`, the broker's
+`_dispatch`, `_should_do_maintenance`, `_max_unpack_size` and its dispatch script's argument order
+(written against Dramatiq 2.2.1, bounded `<3` in pyproject.toml).
+tests/packaging/test_dramatiq_internals.py checks each of them and fails first on an upgrade.
 """
 
 from __future__ import annotations

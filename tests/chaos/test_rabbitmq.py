@@ -1,17 +1,14 @@
-"""The RabbitMQ broker option end to end, in a private vhost: a killed worker's messages come back."""
+"""The RabbitMQ broker option end to end, on a private node: a killed worker's messages come back."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from localrabbit import EPMD, SERVER, LocalRabbitMQ
 from scenario import Figures, chaos_config, lead
 from testbed import SMTP_USERS, account_toml
 
@@ -23,37 +20,27 @@ from pipeline.submit import Submitter
 
 pytestmark = pytest.mark.chaos
 
-AMQP = ("127.0.0.1", 5672)
 EVENTS = 300
 
 
-def rabbitmqctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False)
-
-
 @pytest.fixture
-def amqp_vhost() -> Iterator[str]:
-    """A vhost of our own (deleted afterwards, queues and all); skips where RabbitMQ does not run."""
+def rabbitmq(tmp_path: Path) -> Iterator[LocalRabbitMQ]:
+    """A private RabbitMQ node on free ports (never the machine's 5672); skipped only when not installed."""
     pytest.importorskip("pika")
+    if SERVER is None or EPMD is None:
+        pytest.skip("rabbitmq-server is not installed (ops/bootstrap.sh installs it)")
+    node = LocalRabbitMQ(tmp_path / "rabbitmq")
     try:
-        socket.create_connection(AMQP, timeout=1).close()
-    except OSError:
-        pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672")
-    if shutil.which("rabbitmqctl") is None:
-        pytest.skip("rabbitmqctl is not available to create a private vhost")
-    vhost = f"mailpipe-test-{uuid.uuid4().hex[:12]}"
-    if rabbitmqctl("add_vhost", vhost).returncode != 0:
-        pytest.skip("rabbitmqctl cannot add a vhost here (not allowed?)")
-    try:
-        assert rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*").returncode == 0
-        yield vhost
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
+        node.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield node
+    node.stop()
 
 
 def test_events_flow_through_rabbitmq_and_a_killed_workers_messages_are_redelivered(
     tmp_path: Path,
-    amqp_vhost: str,
+    rabbitmq: LocalRabbitMQ,
     redis_url: str,
     redis_client: redis.Redis,
     smtp_server: DevSMTPServer,
@@ -65,7 +52,7 @@ def test_events_flow_through_rabbitmq_and_a_killed_workers_messages_are_redelive
     accounts = account_toml("alpha", smtp_server.ports["starttls"], tls_files.ca_file, per_second=60)
     path = chaos_config(
         tmp_path / "mailpipe.toml",
-        f"amqp://guest:guest@{AMQP[0]}:{AMQP[1]}/{amqp_vhost}",
+        rabbitmq.url,
         accounts,
         extra=f'\n[redis]\nurl = "{redis_url}"\n',
     )
@@ -90,13 +77,13 @@ def test_events_flow_through_rabbitmq_and_a_killed_workers_messages_are_redelive
         while time.monotonic() < deadline and any(v is None for v in outcomes.values()):
             time.sleep(0.3)
             outcomes = status.outcomes(report.accepted)
-        queues = rabbitmqctl("list_queues", "-p", amqp_vhost, "name").stdout
+        through_this_node = rabbitmq.has_queue("mailpipe.send")
     finally:
         for worker in workers:
             worker.stop()
     recipients = [m.rcpt_to[0] for m in smtp_server.snapshot()]
     figures.count(outcomes, recipients, redis_client, started).report()
 
-    assert "mailpipe.send" in queues  # the run really went through this vhost
+    assert through_this_node  # the run really went through the private node
     assert figures.outcomes == {"sent": EVENTS}, figures
     assert figures.unique_received == EVENTS and figures.duplicates <= figures.ambiguous
