@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import threading
 from typing import Annotated
 
 import typer
@@ -26,19 +25,32 @@ def inbox() -> None:
 @app.command()
 def watch(
     config: ConfigOption = None,
-    once: Annotated[bool, typer.Option("--once", help="one pass over every mailbox, then exit")] = False,
+    once: Annotated[bool, typer.Option("--once", help="one pass over every configured mailbox, then exit")] = False,
     mailbox: Annotated[list[str] | None, typer.Option("--mailbox", "-m", help="only this mailbox")] = None,
+    lease_seconds: Annotated[
+        float, typer.Option("--lease-seconds", min=1.0, help="how soon another watcher takes over a mailbox of one that died")
+    ] = 15.0,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, help="seconds between checks of the registry and lease renewals")
+    ] = 2.0,
 ) -> None:
-    """Watch every configured mailbox (IDLE, else polling) and record what arrives on its events."""
+    """Watch every mailbox (IDLE, else polling) and record what arrives on its events.
+
+    The mailboxes are the TOML's (`imap` on an account, `[inbox]`) and, with a database, every
+    tenant's account with reply tracking and an IMAP mailbox, picked up and dropped as they change.
+    Each mailbox is watched by one `inbox watch` across all hosts (a lease in Redis).
+    """
+    from pipeline.context import build_context
     from pipeline.errors import MailpipeError
-    from pipeline.inbox.poller import mailboxes_of, start_watchers, watch_once
+    from pipeline.inbox.poller import mailboxes_of, watch_once
+    from pipeline.inbox.supervisor import Supervisor, reply_mailboxes
 
     loaded = load_or_exit(config)
     configure_logging()
-    if not mailboxes_of(loaded, mailbox):
-        err.print("[red]error[/red] no such mailbox configured: set `imap = {...}` on an account or an [inbox] table")
-        raise typer.Exit(2)
     if once:
+        if not mailboxes_of(loaded, mailbox):
+            err.print("[red]error[/red] no such mailbox configured: set `imap = {...}` on an account or an [inbox] table")
+            raise typer.Exit(2)
         try:
             results = watch_once(loaded, only=mailbox)
         except MailpipeError as exc:
@@ -50,13 +62,17 @@ def watch(
             table.add_row(name, str(sum(stats.counts.values())), kinds, str(stats.errors))
         console.print(table)
         return
-    stop = threading.Event()
+    if interval * 2 >= lease_seconds:
+        err.print("[red]error[/red] --lease-seconds must be more than twice --interval")
+        raise typer.Exit(2)
+    ctx = build_context(loaded)
+    registry = reply_mailboxes(ctx)
+    if registry is None and not mailboxes_of(loaded, mailbox):
+        err.print("[red]error[/red] no such mailbox configured: set `imap = {...}` on an account or an [inbox] table")
+        raise typer.Exit(2)
+    supervisor = Supervisor(ctx, registry=registry, only=mailbox, lease_seconds=lease_seconds, interval=interval)
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    threads = start_watchers(loaded, stop, only=mailbox)
-    err.print(f"watching {len(threads)} mailbox(es); Ctrl-C to stop")
-    while any(t.is_alive() for t in threads) and not stop.is_set():
-        stop.wait(1.0)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
+        signal.signal(signum, lambda *_: supervisor.stop.set())
+    source = "the configuration and the registry" if registry is not None else "the configuration"
+    err.print(f"watching the mailboxes of {source} as {supervisor.owner}; Ctrl-C to stop")
+    supervisor.run()

@@ -58,15 +58,27 @@ class Finding:
         return f"{self.kind}_unmatched"
 
 
-def classify_message(raw: bytes, index: MessageIndex, message_id_domain: str, *, truncated: bool = False) -> Finding:
+def classify_message(
+    raw: bytes, index: MessageIndex, message_id_domain: str, *, truncated: bool = False, tenants: list[str] | None = None
+) -> Finding:
+    """`tenants` limits the mail this message may answer to theirs (a tenant's own mailbox); None: any tenant's."""
     try:
-        return _classify(read_message(raw, truncated=truncated), index, message_id_domain)
+        return _classify(read_message(raw, truncated=truncated), _Lookup(index, tenants), message_id_domain)
     except Exception:  # a hostile or broken mail must never stop the poller
         log.warning("inbox_classify_failed", exc_info=True)
         return Finding(Kind.ERROR)
 
 
-def _classify(message: InboxMessage, index: MessageIndex, message_id_domain: str) -> Finding:
+@dataclass(frozen=True)
+class _Lookup:
+    index: MessageIndex
+    tenants: list[str] | None
+
+    def find(self, message_ids: list[str]) -> EventRef | None:
+        return self.index.find(message_ids, self.tenants)
+
+
+def _classify(message: InboxMessage, index: _Lookup, message_id_domain: str) -> Finding:
     own = message.message_id
     if own and index.find([own]):
         return Finding(Kind.IGNORED, entry={"why": "our own message"})

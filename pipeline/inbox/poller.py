@@ -1,7 +1,7 @@
 """Watch IMAP mailboxes: read each new message once, turn it into events, resume where it left off.
 
-One `Poller` per mailbox (an account's own `imap`, or the shared `[inbox]`), each on its own
-thread. It waits with IDLE where the server offers it (and `idle = true`), else sleeps
+One `Poller` per mailbox (an account's own `imap`, the shared `[inbox]`, or a tenant's
+reply-tracking account), each on its own thread, started and stopped by `supervisor.Supervisor`. It waits with IDLE where the server offers it (and `idle = true`), else sleeps
 `poll_interval`; every error (connection dropped, server restarted, Redis away) closes the
 session and reconnects with capped exponential back-off, resuming from the cursor in Redis.
 """
@@ -37,8 +37,9 @@ _RETRYABLE = (ImapError, imaplib.IMAP4.error, OSError, redis.exceptions.Connecti
 
 @dataclass(frozen=True)
 class Mailbox:
-    name: str  # "account:<name>" or "shared:<name>": also the Redis namespace of its cursor
+    name: str  # "account:<ref>" or "shared:<name>": the Redis namespace of its cursor and its lease
     settings: ImapSettings
+    tenant: str | None = None  # a tenant's own mailbox answers only that tenant's mail; None: any tenant's
 
 
 def mailboxes_of(config: Config, only: list[str] | None = None) -> list[Mailbox]:
@@ -172,7 +173,9 @@ class Poller:
             self.cursors.done(folder, uidvalidity, uid, digest, "already_seen")
             self.stats.counts["already_seen"] += 1
             return False
-        finding = classify_message(fetched.raw, self.index, self.ctx.config.message_id_domain(), truncated=fetched.truncated)
+        tenants = [self.mailbox.tenant] if self.mailbox.tenant is not None else None
+        domain = self.ctx.config.message_id_domain()
+        finding = classify_message(fetched.raw, self.index, domain, truncated=fetched.truncated, tenants=tenants)
         applied = apply_finding(finding, self.ctx, self.mailbox.name)
         self.cursors.done(folder, uidvalidity, uid, digest, finding.counter)
         self.stats.counts[finding.counter] += 1
@@ -196,23 +199,6 @@ class Poller:
             session.move(uids, self.settings.move_processed_to)
         elif self.settings.delete_processed:
             session.delete(uids)
-
-
-def start_watchers(
-    config: Config, stop: threading.Event, ctx: StageContext | None = None, only: list[str] | None = None
-) -> list[threading.Thread]:
-    """Start one daemon thread per configured mailbox; they end when `stop` is set.
-
-    This is what a worker process calls to watch its mailboxes beside the stage actors.
-    """
-    ctx = ctx or build_context(config)
-    threads = []
-    for mailbox in mailboxes_of(config, only):
-        poller = Poller(mailbox, ctx, stop)
-        thread = threading.Thread(target=poller.run, name=f"inbox-{mailbox.name}", daemon=True)
-        thread.start()
-        threads.append(thread)
-    return threads
 
 
 def watch_once(config: Config, ctx: StageContext | None = None, only: list[str] | None = None) -> dict[str, PollStats]:
