@@ -17,6 +17,8 @@ from pipeline.cli.core import ConfigOption, load_or_exit
 from pipeline.cli.output import ScriptFriendlyConsole, print_json
 from pipeline.config import Config
 from pipeline.observe import snapshot
+from pipeline.plugin_host.manager import plugin_manager_for
+from pipeline.registry.build import build_registry
 
 console = ScriptFriendlyConsole()
 err = Console(stderr=True)
@@ -32,6 +34,14 @@ class StatusView:
         self.state = redis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=5)
         self.broker = redis.Redis.from_url(config.broker.url, socket_timeout=5) if config.broker.kind == "redis" else None
         self.limits = snapshot.account_limits(config)
+        # With a database (or for any tenant but the deployment's own), accounts come from the registry.
+        use_registry = tenant != "default" or config.database.resolved_url() is not None
+        self.registry = build_registry(config, plugin_manager_for(config)) if use_registry else None
+
+    def accounts(self, now: float) -> list[snapshot.AccountView]:
+        if self.registry is not None:
+            return snapshot.tenant_accounts(self.state, self.registry, self.tenant, self.config.rate_limit.timezone, now)
+        return snapshot.accounts(self.state, self.config, self.limits, now)
 
     def render(self) -> Group:
         now = time.time()
@@ -52,7 +62,7 @@ class StatusView:
             out["queues"] = [asdict(q) for q in snapshot.queue_depths(self.broker, broker.namespace, now)]
             seen = snapshot.workers_seen(self.broker, broker.namespace, broker.heartbeat_timeout_ms, now)
             out["workers"] = [asdict(w) for w in seen]
-        out["accounts"] = [asdict(a) for a in snapshot.accounts(self.state, self.config, self.limits, now)]
+        out["accounts"] = [asdict(a) for a in self.accounts(now)]
         out["last_hour"] = dict(counts.most_common())
         out["last_hour_truncated"] = cut
         out["totals"] = asdict(snapshot.totals(self.state))
@@ -80,7 +90,7 @@ class StatusView:
         table = Table(
             "account", "provider", "health", "sent today / cap", "rate (effective / configured)", "throttles 1h", title="Accounts"
         )
-        for a in snapshot.accounts(self.state, self.config, self.limits, now):
+        for a in self.accounts(now):
             cap = f"{a.sent_today} / {a.daily_cap}" if a.daily_cap else f"{a.sent_today} / -"
             rate = f"{a.effective_rate:g} / {a.configured_rate:g}/s" if a.configured_rate and a.effective_rate else "unlimited"
             health = Text(a.health + (f" ({a.reason[:60]})" if a.reason else ""), style=HEALTH_STYLE.get(a.health, ""))
@@ -112,7 +122,7 @@ def status(
     config: ConfigOption = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh until Ctrl-C")] = False,
     interval: Annotated[float, typer.Option("--interval", "-n", min=0.1, help="seconds between refreshes")] = 2.0,
-    tenant: Annotated[str, typer.Option("--tenant")] = "default",
+    tenant: Annotated[str, typer.Option("--tenant", help="whose accounts and outcomes to show")] = "default",
     iterations: Annotated[int, typer.Option("--iterations", hidden=True, help="stop --watch after N refreshes")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of tables")] = False,
 ) -> None:

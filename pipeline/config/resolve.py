@@ -47,6 +47,11 @@ class ResolvedAccount(BaseModel):
     oauth: ResolvedOAuth | None = None
 
 
+def limits_of(account: AccountConfig, preset: ProviderPreset | None) -> Limits:
+    """The limits the send gate enforces: the preset's (its variant's, e.g. Gmail Workspace) under the account's own."""
+    return (preset.limits if preset else Limits()).merged(account.limits)
+
+
 def resolve_account(account: AccountConfig, preset: ProviderPreset | None) -> ResolvedAccount:
     """Fill an account's unset fields from its provider preset; raise ConfigError if incomplete."""
     host = account.host or (preset.host_for(account.region) if preset else None)
@@ -57,7 +62,7 @@ def resolve_account(account: AccountConfig, preset: ProviderPreset | None) -> Re
     security = account.security or (preset.security if preset else Security.STARTTLS)
     default_port = {Security.TLS: 465, Security.STARTTLS: 587, Security.NONE: 25}[security]
     port = account.port or (preset.port if preset and account.security in (None, preset.security) else default_port)
-    limits = (preset.limits if preset else Limits()).merged(account.limits)
+    limits = limits_of(account, preset)
     return ResolvedAccount(
         name=account.name,
         provider=account.provider,

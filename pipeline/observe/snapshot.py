@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import redis
 
 from pipeline.config import Config
+from pipeline.config.resolve import limits_of
 from pipeline.limits.backoff import effective_factor
 from pipeline.limits.rotation import sent_today
 from pipeline.limits.throttle import throttles_last_hour
 from pipeline.models import STAGES, queue_name
-from pipeline.plugin_host.manager import get_plugin_manager, presets
+from pipeline.plugin_host.manager import get_plugin_manager, preset_for
 from pipeline.plugin_host.presets import Limits
+from pipeline.registry.cache import Registry
 from pipeline.state import keys, lua_scripts
 
 STAGE_QUEUES = tuple(queue_name(stage) for stage in STAGES)
@@ -90,37 +92,63 @@ def workers_seen(client: redis.Redis, namespace: str, heartbeat_timeout_ms: int,
 
 
 def account_limits(config: Config) -> dict[str, Limits]:
-    """Each account's limits with its provider preset applied (no secret is resolved)."""
-    known = presets(get_plugin_manager(config))
-    return {a.name: (known[a.provider].limits if a.provider in known else Limits()).merged(a.limits) for a in config.accounts}
+    """Each declared account's limits exactly as the send gate applies them (no secret is resolved)."""
+    pm = get_plugin_manager(config)
+    return {a.name: limits_of(a, preset_for(a, pm)) for a in config.accounts}
+
+
+def configured_rate(limits: Limits) -> float | None:
+    """The steady per-second rate the limits allow: the tightest of per second, minute and hour."""
+    rates = [limits.per_second, *(n / 60 for n in [limits.per_minute] if n), *(n / 3600 for n in [limits.per_hour] if n)]
+    found = [r for r in rates if r]
+    return min(found) if found else None
 
 
 def accounts(client: redis.Redis, config: Config, limits: dict[str, Limits], now: float | None = None) -> list[AccountView]:
+    """The declared accounts' standing (the `default` tenant's, when no database is configured)."""
+    entries = [(a.name, a.provider) for a in config.accounts]
+    return views(client, entries, limits, config.rate_limit.timezone, now)
+
+
+def tenant_accounts(
+    client: redis.Redis, registry: Registry, tenant: str, timezone: str, now: float | None = None
+) -> list[AccountView]:
+    """A tenant's accounts from the registry, with the limits the gate enforces for them."""
+    held = sorted(registry.tenant(tenant).accounts.values(), key=lambda a: a.name)
+    entries = [(a.ref, a.config.provider) for a in held]
+    paused = {a.ref: a.status for a in held if not a.usable}
+    found = views(client, entries, {a.ref: a.resolved.limits for a in held}, timezone, now)
+    return [replace(v, health=paused[v.name]) if v.name in paused and v.health == "up" else v for v in found]
+
+
+def views(
+    client: redis.Redis, entries: list[tuple[str, str]], limits: dict[str, Limits], timezone: str, now: float | None = None
+) -> list[AccountView]:
     now = now if now is not None else time.time()
-    names = [a.name for a in config.accounts]
+    names = [name for name, _ in entries]
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.hgetall(keys.account_state("default", name))
     states = pipe.execute()
-    used = sent_today(client, names, now, config.rate_limit.timezone)
+    used = sent_today(client, names, now, timezone)
     throttles = throttles_last_hour(client, names, now)
     out = []
-    for account, raw in zip(config.accounts, states, strict=True):
+    for (name, provider), raw in zip(entries, states, strict=True):
         state = {k.decode(): v.decode() for k, v in raw.items()}
-        limit = limits.get(account.name, Limits())
+        limit = limits.get(name, Limits())
         factor = effective_factor(state, now)
-        configured = limit.per_second
+        configured = configured_rate(limit)
         out.append(
             AccountView(
-                name=account.name,
-                provider=account.provider,
+                name=name,
+                provider=provider,
                 health=state.get("health") or "up",
                 reason=state.get("reason", ""),
-                sent_today=used[account.name],
+                sent_today=used[name],
                 daily_cap=limit.per_day,
                 configured_rate=configured,
                 effective_rate=configured * factor if configured else None,
-                throttles_last_hour=throttles[account.name],
+                throttles_last_hour=throttles[name],
             )
         )
     return out
