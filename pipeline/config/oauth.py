@@ -7,6 +7,7 @@ well-known endpoints of Google and Microsoft are filled in here so an account na
 from __future__ import annotations
 
 import enum
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
@@ -93,3 +94,56 @@ class OAuthAppConfig(_Section):
 
     def __repr__(self) -> str:
         return f"OAuthAppConfig(client_id={self.client_id!r})"
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased, default ports dropped (how return URLs are allow-listed)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != default:
+        netloc = f"{netloc}:{port}"
+    return f"{parts.scheme.lower()}://{netloc}"
+
+
+class OAuthConfig(_Section):
+    """``[oauth]``: the connect flow's OAuth apps (``[oauth.google]``, ``[oauth.microsoft]``) and its ``state``.
+
+    ``state_secret`` signs the connect flow's ``state`` (``[serve] secret`` when unset). A ``return_url``
+    must be https, or start with one of ``return_origins`` (``http://localhost:3000`` while developing).
+    """
+
+    google: OAuthAppConfig | None = None
+    microsoft: OAuthAppConfig | None = None
+    generic: OAuthAppConfig | None = None  # any other RFC 6749 server; authorize_url and token_url are then required
+    state_secret: SecretRef | None = None
+    return_origins: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("return_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        out = []
+        for item in value:
+            parts = urlsplit(item)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+                raise ValueError(f"return_origins: {item!r} is not an origin like https://app.example.com")
+            if parts.username or parts.password or parts.query or parts.fragment:
+                raise ValueError(f"return_origins: {item!r} is not an origin like https://app.example.com")
+            out.append(origin_of(item))
+        return out
+
+    @field_validator("generic")
+    @classmethod
+    def _generic_endpoints(cls, value: OAuthAppConfig | None) -> OAuthAppConfig | None:
+        if value is not None and (value.authorize_url is None or value.token_url is None):
+            raise ValueError("generic: authorize_url and token_url are required for a generic OAuth app")
+        return value
+
+    def app(self, provider: OAuthProvider) -> OAuthAppConfig | None:
+        found: OAuthAppConfig | None = getattr(self, provider.value)
+        return found
+
+    def configured(self) -> list[OAuthProvider]:
+        return [p for p in OAuthProvider if self.app(p) is not None]

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.config.inbox import ImapSettings, SharedInboxConfig
-from pipeline.config.oauth import AccountOAuth, AuthMethod, OAuthAppConfig, OAuthProvider
+from pipeline.config.oauth import AccountOAuth, AuthMethod, OAuthConfig
 from pipeline.config.serve import ServeConfig, TrackingConfig, WebhooksConfig
 from pipeline.db.settings import DatabaseConfig
 from pipeline.models import check_header_value, normalise_address
@@ -275,7 +275,7 @@ class Config(_Section):
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
-    oauth: dict[OAuthProvider, OAuthAppConfig] = Field(default_factory=dict)  # the connect flow's OAuth apps
+    oauth: OAuthConfig = Field(default_factory=OAuthConfig)  # the connect flow's OAuth apps and state secret
     base_dir: str = "."
 
     @property

@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from pipeline.config import AccountConfig, resolve_account
 from pipeline.config.inbox import ImapSettings
+from pipeline.config.oauth import AccountOAuth, AuthMethod, OAuthProvider
 from pipeline.control import audit
 from pipeline.control.context import ControlContext
 from pipeline.control.errors import Conflict, Invalid, NotFound, VerificationFailed
-from pipeline.control.schemas import AccountIn, AccountList, AccountOut, AccountPatch, ImapOut, VerifyReport
+from pipeline.control.schemas import AccountIn, AccountList, AccountOut, AccountPatch, ImapOut, OAuthOut, VerifyReport
 from pipeline.control.scope import ACCOUNTS_MANAGE, TenantScope
 from pipeline.control.tenants import data_key, lock_and_bump
 from pipeline.control.verify_service import LiteralSecret
@@ -25,6 +26,16 @@ from pipeline.plugin_host.presets import Security
 
 CONNECTION_FIELDS = frozenset({"provider", "host", "port", "security", "region", "username", "password", "auth_method"})
 FILE_MANAGED = "is declared in the config file (managed by `mailpipe config apply`): change it there"
+XOAUTH2 = AuthMethod.XOAUTH2.value
+# An OAuth grant lives in the account's sealed secrets beside the passwords, every part under "oauth_".
+OAUTH_KEYS = (
+    "oauth_provider",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "oauth_refresh_token",
+    "oauth_token_url",
+    "oauth_scopes",
+)
 
 
 def _row(session: Session, scope: TenantScope, name: str, *, lock: bool = False) -> SmtpAccount:
@@ -35,7 +46,40 @@ def _row(session: Session, scope: TenantScope, name: str, *, lock: bool = False)
     return row
 
 
-def to_out(row: SmtpAccount) -> AccountOut:
+def oauth_grant(secrets: dict[str, str]) -> dict[str, str]:
+    """The OAuth part of an account's opened secrets (empty for a password account)."""
+    return {k: v for k, v in secrets.items() if k in OAUTH_KEYS}
+
+
+def oauth_config(grant: dict[str, str]) -> AccountOAuth | None:
+    """The ``oauth = {…}`` of an account from its stored grant, secrets as literals; None without a grant."""
+    if not grant.get("oauth_refresh_token"):
+        return None
+    secret = grant.get("oauth_client_secret")
+    return AccountOAuth(
+        provider=OAuthProvider(grant["oauth_provider"]),
+        client_id=grant["oauth_client_id"],
+        client_secret=LiteralSecret(secret) if secret else None,
+        refresh_token=LiteralSecret(grant["oauth_refresh_token"]),
+        token_url=grant.get("oauth_token_url") or None,  # type: ignore[arg-type]  # validated as HttpUrl
+        scopes=grant["oauth_scopes"].split() if grant.get("oauth_scopes") else None,
+    )
+
+
+def _oauth_out(grant: dict[str, str]) -> OAuthOut | None:
+    if not grant.get("oauth_refresh_token"):
+        return None
+    return OAuthOut(provider=grant["oauth_provider"], connected=True, scopes=grant.get("oauth_scopes", "").split())
+
+
+def _out(ctx: ControlContext, session: Session, scope: TenantScope, row: SmtpAccount) -> AccountOut:
+    """The account as the API shows it; an OAuth account's provider and scopes come from its sealed grant."""
+    if row.auth_method != XOAUTH2 or not row.secret:
+        return to_out(row)
+    return to_out(row, oauth=_oauth_out(oauth_grant(_secrets(ctx, session, scope, row))))
+
+
+def to_out(row: SmtpAccount, oauth: OAuthOut | None = None) -> AccountOut:
     imap = None
     if row.imap:
         imap = ImapOut(
@@ -63,6 +107,7 @@ def to_out(row: SmtpAccount) -> AccountOut:
         limits=row.limits or {},
         description=row.description,
         imap=imap,
+        oauth=oauth,
         reply_tracking=row.reply_tracking,
         default_for=list(row.default_for or []),
         status=row.status,
@@ -117,8 +162,11 @@ def _fields(data: AccountIn | AccountPatch, row: SmtpAccount | None) -> dict[str
     return out
 
 
-def _account_config(name: str, fields: dict[str, Any], password: str | None, imap_password: str | None) -> AccountConfig:
+def _account_config(
+    name: str, fields: dict[str, Any], password: str | None, imap_password: str | None, grant: dict[str, str] | None = None
+) -> AccountConfig:
     """The account as the sender and ``verify`` know it; tenant secrets as literals, never references."""
+    oauth = oauth_config(grant or {})
     imap = None
     if fields.get("imap"):
         i = fields["imap"]
@@ -146,6 +194,8 @@ def _account_config(name: str, fields: dict[str, Any], password: str | None, ima
             envelope_from=fields.get("envelope_from"),
             limits=fields.get("limits") or None,
             imap=imap,
+            auth_method=AuthMethod.XOAUTH2 if oauth is not None else None,
+            oauth=oauth,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -204,13 +254,13 @@ def list_accounts(ctx: ControlContext, scope: TenantScope) -> AccountList:
             .scalars()
             .all()
         )
-        return AccountList(accounts=[to_out(r) for r in rows])
+        return AccountList(accounts=[_out(ctx, session, scope, r) for r in rows])
 
 
 def get_account(ctx: ControlContext, scope: TenantScope, name: str) -> AccountOut:
     scope.require(ACCOUNTS_MANAGE)
     with ctx.transaction() as session:
-        return to_out(_row(session, scope, name))
+        return _out(ctx, session, scope, _row(session, scope, name))
 
 
 def create_account(
@@ -299,7 +349,11 @@ def update_account(
         imap_password = (
             (data.imap.password.get_secret_value() if data.imap and data.imap.password else imap_password) if data.imap else None
         )
-    account = _account_config(name, fields, password, imap_password)
+    grant = oauth_grant(stored)
+    if grant and ("auth_method" in data.model_fields_set or data.password is not None):
+        grant = {}  # back to a password: the OAuth grant goes (connect again to return to OAuth)
+        fields["auth_method"] = data.auth_method.value if data.auth_method else None
+    account = _account_config(name, fields, password, imap_password, grant)
     host, port = _check(ctx, account, trusted=from_file)
     report = None
     if verify and CONNECTION_FIELDS & data.model_fields_set:
@@ -318,7 +372,7 @@ def update_account(
         before = snapshot(row)
         for key, value in fields.items():
             setattr(row, key, value)
-        secrets = {k: v for k, v in (("password", password), ("imap_password", imap_password)) if v}
+        secrets = {k: v for k, v in (("password", password), ("imap_password", imap_password)) if v} | grant
         if secrets != stored:
             row.secret = data_key(ctx, session, scope).seal_secrets(name, secrets) if secrets else None
         row.password_set = password is not None
@@ -332,8 +386,10 @@ def update_account(
             after["password"] = audit.CHANGED
         if stored.get("imap_password") != imap_password:
             after["imap_password"] = audit.CHANGED
+        if oauth_grant(stored) and not grant:
+            after["oauth"] = None
         audit.record(session, scope, "account.update", name, before=before, after=after)
-        return to_out(row), report
+        return _out(ctx, session, scope, row), report
 
 
 def delete_account(ctx: ControlContext, scope: TenantScope, name: str, *, from_file: bool = False) -> None:
@@ -368,7 +424,7 @@ def activate(ctx: ControlContext, scope: TenantScope, name: str) -> AccountOut:
         session.execute(update(SmtpAccount).where(SmtpAccount.id == row.id).values(is_default=True, updated_at=func.now()))
         audit.record(session, scope, "account.activate", name, before={"default": previous}, after={"default": name})
         session.refresh(row)
-        return to_out(row)
+        return _out(ctx, session, scope, row)
 
 
 def set_status(ctx: ControlContext, scope: TenantScope, name: str, status: str, reason: str | None = None) -> AccountOut:
@@ -390,7 +446,7 @@ def set_status(ctx: ControlContext, scope: TenantScope, name: str, status: str, 
         )
         session.flush()
         session.refresh(row)
-        return to_out(row)
+        return _out(ctx, session, scope, row)
 
 
 def verify_stored(ctx: ControlContext, scope: TenantScope, name: str, send_test_to: str | None = None) -> VerifyReport:
@@ -399,7 +455,7 @@ def verify_stored(ctx: ControlContext, scope: TenantScope, name: str, send_test_
         row = _row(session, scope, name)
         stored = _secrets(ctx, session, scope, row)
         fields = _fields(AccountPatch(), row)
-    account = _account_config(name, fields, stored.get("password"), stored.get("imap_password"))
+    account = _account_config(name, fields, stored.get("password"), stored.get("imap_password"), oauth_grant(stored))
     host, port = _check(ctx, account)
     report = _verify(ctx, scope, account, host, port, send_test=send_test_to)
     if report.ok:
@@ -410,3 +466,62 @@ def verify_stored(ctx: ControlContext, scope: TenantScope, name: str, send_test_
                 .values(verified_at=func.now())
             )
     return report
+
+
+def connect_oauth(
+    ctx: ControlContext, scope: TenantScope, name: str, grant: dict[str, str], *, verify: bool = True
+) -> tuple[AccountOut, VerifyReport | None]:
+    """Switch the account to XOAUTH2 with ``grant`` (``oauth_*`` keys), after SMTP accepted it.
+
+    The password goes (the account now logs in with tokens); an account paused as ``auth_failed`` is
+    active again, since a fresh consent is exactly what it was waiting for.
+    """
+    scope.require(ACCOUNTS_MANAGE)
+    unknown = set(grant) - set(OAUTH_KEYS)
+    if unknown or not grant.get("oauth_refresh_token"):
+        raise Invalid("oauth: a grant needs a refresh token and only oauth_* keys", field="oauth")
+    with ctx.transaction() as session:
+        row = _row(session, scope, name)
+        if row.managed_by_file:
+            raise Conflict(f"account {name!r} {FILE_MANAGED}")
+        stored = _secrets(ctx, session, scope, row)
+        version = row.updated_at
+    fields = _fields(AccountPatch(), row)
+    fields["auth_method"] = XOAUTH2
+    imap_password = stored.get("imap_password")
+    account = _account_config(name, fields, None, imap_password, grant)
+    host, port = _check(ctx, account)
+    report = None
+    if verify:
+        report = _verify(ctx, scope, account, host, port)
+        if not report.ok:
+            raise VerificationFailed(
+                "the connection check with the new OAuth grant failed; nothing was changed",
+                field="oauth",
+                extra={"verification": report.model_dump(mode="json")},
+            )
+    with ctx.transaction() as session:
+        lock_and_bump(session, scope)
+        row = _row(session, scope, name, lock=True)
+        if row.updated_at != version:
+            raise Conflict(f"account {name!r} changed while it was being connected; connect it again")
+        before = snapshot(row)
+        secrets = ({"imap_password": imap_password} if imap_password else {}) | grant
+        row.secret = data_key(ctx, session, scope).seal_secrets(name, secrets)
+        row.auth_method = XOAUTH2
+        row.password_set = False
+        if row.status == "auth_failed":
+            row.status, row.status_reason = "active", None
+        if report is not None:
+            row.verified_at = func.now()
+        row.updated_at = func.now()
+        session.flush()
+        session.refresh(row)
+        out = _out(ctx, session, scope, row)
+        after = snapshot(row) | {"oauth": out.oauth.model_dump(mode="json") if out.oauth else None}
+        if stored.get("password"):
+            after["password"] = audit.CHANGED
+        if oauth_grant(stored):
+            after["refresh_token"] = audit.CHANGED
+        audit.record(session, scope, "account.oauth_connect", name, before=before, after=after)
+        return out, report

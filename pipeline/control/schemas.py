@@ -145,6 +145,14 @@ class ImapOut(BaseModel):
     password_set: bool
 
 
+class OAuthOut(BaseModel):
+    """An account connected over OAuth (auth_method xoauth2); its tokens are never shown."""
+
+    provider: str
+    connected: bool
+    scopes: list[str]
+
+
 class AccountOut(BaseModel):
     name: str
     provider: str
@@ -162,6 +170,7 @@ class AccountOut(BaseModel):
     limits: dict[str, Any]
     description: str | None
     imap: ImapOut | None
+    oauth: OAuthOut | None = Field(default=None, description="set when connected with Google or Microsoft (xoauth2)")
     reply_tracking: bool
     default_for: list[str]
     status: str = Field(description="active, paused or auth_failed")

@@ -131,7 +131,8 @@ class DatabaseSource:
             limits=row.limits or None,
             imap=imap,
             ca_file=self.trusted_ca_file,
-            **({"auth_method": AuthMethod.XOAUTH2, "oauth": oauth} if oauth is not None else {}),
+            auth_method=AuthMethod.XOAUTH2 if oauth is not None else None,
+            oauth=oauth,
         )
 
 

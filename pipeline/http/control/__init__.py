@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pipeline.http.control import accounts, audit, keys, routes, tenants
+from pipeline.http.control import accounts, audit, keys, oauth, routes, tenants
 
 
 def routers() -> list[APIRouter]:
-    return [tenants.router, accounts.router, routes.router, keys.router, audit.router]
+    return [tenants.router, accounts.router, oauth.router, routes.router, keys.router, audit.router]
