@@ -14,6 +14,8 @@ import binascii
 import hashlib
 import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -103,9 +105,15 @@ class DataKey:
 class Keyring:
     """The deployment's master keys; the first one wraps, every one unwraps."""
 
+    UNWRAPPED_MAX = 1024
+
     def __init__(self, keys: Sequence[MasterKey]) -> None:
         self.keys = list(keys)
         self._by_id = {key.key_id: key for key in self.keys}
+        # Keyed by the wrapped bytes just read from the database: a rotated key is a new entry, and a
+        # deleted tenant's row is never read again, so an entry can only serve the row it came from.
+        self._unwrapped: OrderedDict[tuple[int, str, bytes], DataKey] = OrderedDict()
+        self._lock = threading.Lock()
 
     @classmethod
     def from_refs(cls, refs: Sequence[SecretRef]) -> Keyring:
@@ -143,7 +151,19 @@ class Keyring:
         return _open(master.material, wrapped, _data_key_aad(tenant_id))
 
     def unwrap(self, tenant_id: int, master_key_id: str, wrapped: bytes) -> DataKey:
-        return DataKey(tenant_id, self.unwrap_raw(tenant_id, master_key_id, wrapped))
+        """The tenant's data key, unwrapped once per (row, wrapping) and then held (LRU, UNWRAPPED_MAX)."""
+        cache_key = (tenant_id, master_key_id, bytes(wrapped))
+        with self._lock:
+            found = self._unwrapped.get(cache_key)
+            if found is not None:
+                self._unwrapped.move_to_end(cache_key)
+                return found
+        key = DataKey(tenant_id, self.unwrap_raw(tenant_id, master_key_id, wrapped))
+        with self._lock:
+            self._unwrapped[cache_key] = key
+            while len(self._unwrapped) > self.UNWRAPPED_MAX:
+                self._unwrapped.popitem(last=False)
+        return key
 
     def __repr__(self) -> str:
         return f"Keyring({[key.key_id for key in self.keys]})"
