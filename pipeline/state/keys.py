@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import zlib
+
 PREFIX = "mailpipe"
 
 
@@ -28,8 +31,29 @@ def message_ref(tenant: str, message_id: str) -> str:
 
 
 def dedupe_marker(tenant: str, event_id: str) -> str:
-    """Kept for [retention] dedupe_window after an event's status hash expired: its event_id stays taken."""
+    """The first design's marker, one key per final event: read only until the last ones expire."""
     return f"{PREFIX}:{tenant}:seen:{event_id}"
+
+
+def dedupe_buckets(tenant: str) -> str:
+    """The prefix of the tenant's dedupe buckets: ``<prefix><bucket>:<shard>`` hashes of event_id → 1.
+
+    A bucket is one period (a day by default) of final outcomes, split in shards small enough that
+    Redis keeps each hash as a listpack (a few bytes per field instead of a key per event).
+    """
+    return f"{PREFIX}:{tenant}:dedupe:"
+
+
+def dedupe_bucket(tenant: str, bucket: int, shard: int) -> str:
+    return f"{dedupe_buckets(tenant)}{bucket}:{shard}"
+
+
+def dedupe_slot(event_id: str, shards: int) -> tuple[int, str]:
+    """An event_id's shard and its field in a bucket; a long id is stored as a digest so the listpack
+    stays compact (Redis converts a hash whose values exceed 64 bytes)."""
+    raw = event_id.encode()
+    shard = zlib.crc32(raw) % shards
+    return shard, (event_id if len(raw) <= 48 else "#" + hashlib.sha256(raw).hexdigest()[:32])
 
 
 def dead_letter(tenant: str) -> str:

@@ -5,8 +5,9 @@ JSON (so a stalled event can be re-driven) and counters; the history is a list o
 every transition is appended to the tenant's events stream.
 
 Redis holds hot state only (docs/architecture.md: "Stores"): once an event is final its hash and history expire
-after ``Retention.hot``; a one-byte dedupe marker keeps the event_id taken for
-``Retention.dedupe_window``; the stream is trimmed by length and by age. The delivery log in
+after ``Retention.hot``; a dedupe marker keeps the event_id taken for ``Retention.dedupe_window``:
+one field in a small per-period, per-shard hash (a listpack: about 20 bytes per event instead of a
+key of ~100); the stream is trimmed by length and by age. The delivery log in
 PostgreSQL (pipeline/archive) keeps everything longer; ``ColdStatus`` is how this store reaches it.
 """
 
@@ -37,11 +38,24 @@ class Retention:
     hot: float = 86_400.0
     dedupe_window: float = 30 * 86_400.0
     stream_max_age: float = 86_400.0
+    dedupe_bucket: float = 86_400.0  # one set of dedupe hashes per period of final outcomes
+    # 4,096 shards keep a bucket of up to ~500k final events per tenant in listpack encoding
+    # (hash-max-listpack-entries 128); beyond that Redis converts a shard to a hashtable, ~70 B a field
+    dedupe_shards: int = 4096
 
     def __post_init__(self) -> None:
-        for name in ("hot", "dedupe_window", "stream_max_age"):
+        for name in ("hot", "dedupe_window", "stream_max_age", "dedupe_bucket"):
             if getattr(self, name) < 1:
                 raise ValueError(f"retention.{name} must be at least 1 second")
+        if self.dedupe_shards < 1:
+            raise ValueError("retention.dedupe_shards must be at least 1")
+
+    def bucket(self, at: float) -> int:
+        return int(at // self.dedupe_bucket)
+
+    def bucket_expires(self, bucket: int) -> int:
+        """The whole period, then the window: every marker lives at least ``dedupe_window`` after it is set."""
+        return int((bucket + 1) * self.dedupe_bucket + self.dedupe_window) + 1
 
 
 @dataclass
@@ -88,9 +102,11 @@ class StatusStore:
         tenants = {event.tenant for event in events}
         for tenant in tenants:
             pipe.pipe.sadd(keys.tenants(), tenant)
+        oldest, current = self.retention.bucket(now - self.retention.dedupe_window), self.retention.bucket(now)
         for event in events:
             entry = json.dumps({"at": now, "state": "accepted", "stage": "submit"})
             due = event.send_at.timestamp() if event.send_at else now
+            shard, slot = keys.dedupe_slot(event.event_id, self.retention.dedupe_shards)
             pipe.call(
                 _ACCEPT.bind(
                     keys=[
@@ -100,8 +116,21 @@ class StatusStore:
                         keys.pending(event.tenant),
                         keys.outcome_counts(event.tenant),
                         keys.dedupe_marker(event.tenant, event.event_id),
+                        keys.dedupe_buckets(event.tenant),
                     ],
-                    args=[event.event_id, event.tenant, event.to_json(), now, entry, max(due, now), STREAM_MAXLEN],
+                    args=[
+                        event.event_id,
+                        event.tenant,
+                        event.to_json(),
+                        now,
+                        entry,
+                        max(due, now),
+                        STREAM_MAXLEN,
+                        slot,
+                        shard,
+                        oldest,
+                        current,
+                    ],
                 )
             )
         results = pipe.execute()[len(tenants) :]
@@ -120,9 +149,12 @@ class StatusStore:
         if not transitions:
             return []
         now = time.time()
+        bucket = self.retention.bucket(now)
+        expires = self.retention.bucket_expires(bucket)
         pipe = ScriptPipeline(self.client)
         for t in transitions:
             entry = {"at": now, "state": t.state, **t.entry}
+            shard, slot = keys.dedupe_slot(t.event_id, self.retention.dedupe_shards)
             pipe.call(
                 _TRANSITION.bind(
                     keys=[
@@ -131,7 +163,7 @@ class StatusStore:
                         keys.events_stream(t.tenant),
                         keys.pending(t.tenant),
                         keys.outcome_counts(t.tenant),
-                        keys.dedupe_marker(t.tenant, t.event_id),
+                        keys.dedupe_bucket(t.tenant, bucket, shard),
                     ],
                     args=[
                         t.event_id,
@@ -143,8 +175,9 @@ class StatusStore:
                         STREAM_MAXLEN,
                         HISTORY_MAX,
                         int(self.retention.hot),
-                        int(self.retention.dedupe_window),
+                        expires,
                         int((now - self.retention.stream_max_age) * 1000),
+                        slot,
                     ],
                 )
             )

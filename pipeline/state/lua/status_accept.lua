@@ -4,7 +4,8 @@
 -- KEYS[3] the tenant's events stream
 -- KEYS[4] the tenant's pending zset (the sweeper's: event_id → when it is next due to move)
 -- KEYS[5] the tenant's outcome counts hash
--- KEYS[6] the event's dedupe marker (outlives the hash for [retention] dedupe_window)
+-- KEYS[6] the event's marker of the first design (one key per event; read only until those expire)
+-- KEYS[7] the prefix of the tenant's dedupe buckets (<prefix><bucket>:<shard> hashes, event_id → 1)
 -- ARGV[1] event_id
 -- ARGV[2] tenant
 -- ARGV[3] the event, as JSON (kept so a stalled event can be re-driven)
@@ -12,9 +13,16 @@
 -- ARGV[5] the history entry, as JSON
 -- ARGV[6] when the event is next due to move (its send_at, or now)
 -- ARGV[7] the stream's approximate maximum length
+-- ARGV[8] the event's field in a dedupe bucket (its event_id, or a digest of a long one)
+-- ARGV[9] the event's shard
+-- ARGV[10] the oldest bucket still inside [retention] dedupe_window
+-- ARGV[11] the current bucket
 -- Returns 1 (accepted) or 0 (a duplicate: nothing written).
 
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[6]) == 1 then return 0 end
+for bucket = tonumber(ARGV[10]), tonumber(ARGV[11]) do
+  if redis.call('HEXISTS', KEYS[7] .. bucket .. ':' .. ARGV[9], ARGV[8]) == 1 then return 0 end
+end
 redis.call('HSET', KEYS[1], 'state', 'accepted', 'created', ARGV[4], 'updated', ARGV[4], 'event', ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[5])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'event_id', ARGV[1], 'tenant', ARGV[2], 'state', 'accepted', 'entry', ARGV[5])

@@ -4,7 +4,7 @@
 -- KEYS[3] the tenant's events stream
 -- KEYS[4] the tenant's pending zset (a final outcome takes the event out of it)
 -- KEYS[5] the tenant's outcome counts hash
--- KEYS[6] the event's dedupe marker, set with the final outcome
+-- KEYS[6] the dedupe bucket of this period and the event's shard (a hash: event_id → 1)
 -- ARGV[1] event_id
 -- ARGV[2] tenant
 -- ARGV[3] the new state
@@ -14,8 +14,9 @@
 -- ARGV[7] the stream's approximate maximum length
 -- ARGV[8] how many history entries to keep
 -- ARGV[9] seconds the hash and history live after the final outcome ([retention] hot)
--- ARGV[10] seconds the dedupe marker lives ([retention] dedupe_window)
+-- ARGV[10] when the dedupe bucket expires (the end of its period + [retention] dedupe_window), epoch seconds
 -- ARGV[11] the oldest stream id to keep, in milliseconds (the stream is trimmed by age too)
+-- ARGV[12] the event's field in the dedupe bucket (its event_id, or a digest of a long one)
 -- Returns 1 (applied), 0 (a second final outcome: ignored) or -1 (unknown event).
 -- Later updates (a bounce after `sent`) keep the TTL the final outcome set. `created` and `final`
 -- ride on each stream entry so the delivery log places the row without reading Redis again.
@@ -35,7 +36,8 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'event_id', ARGV[1], 't
 if ARGV[4] == '1' then
   redis.call('EXPIRE', KEYS[1], ARGV[9])
   redis.call('EXPIRE', KEYS[2], ARGV[9])
-  redis.call('SET', KEYS[6], '1', 'EX', ARGV[10])
+  redis.call('HSET', KEYS[6], ARGV[12], '1')
+  redis.call('EXPIREAT', KEYS[6], ARGV[10])
   redis.call('XTRIM', KEYS[3], 'MINID', '~', ARGV[11])
 end
 return 1
