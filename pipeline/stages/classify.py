@@ -86,7 +86,9 @@ def decide(result: SendResult, ctx: StageContext) -> Decision:
     too_old = age > ctx.config.retry.max_age
     signal = verdict.account_signal
     if signal == AccountSignal.AUTH_FAILED:
-        ctx.accounts_state.pause(routed.account, f"auth failed: {reply.text[:200]}", Health.AUTH_FAILED)
+        # basic_auth_disabled names its own fix (switch the mailbox to OAuth); a new password would not help.
+        label = "basic_auth_disabled" if verdict.reason == "basic_auth_disabled" else "auth failed"
+        ctx.accounts_state.pause(routed.account, f"{label}: {reply.text[:200]}", Health.AUTH_FAILED)
         request = RouteRequest(
             message=routed.message,
             attempt=routed.attempt,

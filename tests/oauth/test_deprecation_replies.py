@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-import pytest
+import time
+from collections.abc import Callable
+from pathlib import Path
 
-from pipeline.config import AccountConfig
-from pipeline.models import AccountSignal, SendReply
+import pytest
+from testbed import account_toml
+
+from pipeline.config import AccountConfig, load_config
+from pipeline.context import build_context
+from pipeline.models import (
+    AccountSignal,
+    LeadEvent,
+    RenderedMessage,
+    RoutedMessage,
+    SendReply,
+    SendResult,
+    TransportError,
+)
 from pipeline.plugin_host.manager import get_plugin_manager
+from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.smtp.verify import connection_hints
+from pipeline.stages.classify import decide
 
 OUTLOOK = AccountConfig(name="o", provider="outlook", username="a@m.example", password="x", from_email="a@m.example")
 GMAIL = AccountConfig(name="g", provider="gmail", username="a@gmail.com", password="x", from_email="a@gmail.com")
@@ -74,3 +90,34 @@ def test_an_xoauth2_account_without_a_grant_is_refused_naming_the_field() -> Non
                 "oauth": {"provider": "generic", "client_id": "c", "refresh_token": "r"},
             }
         )
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        (535, "5.7.139 Authentication unsuccessful, basic authentication is disabled."),
+        (550, "5.7.30 Basic authentication is not supported for Client Submission."),
+    ],
+)
+def test_basic_auth_disabled_pauses_a_sending_account_with_reason_basic_auth_disabled(
+    code: int, text: str, write_config: Callable[..., Path], smtp_server: DevSMTPServer, tls_files: TLSFiles
+) -> None:
+    port = smtp_server.ports["starttls"]
+    accounts = account_toml("alpha", port, tls_files.ca_file, extra='provider = "outlook"') + "".join(
+        account_toml(n, port, tls_files.ca_file) for n in ("beta", "gamma")
+    )
+    ctx = build_context(load_config(write_config(accounts=accounts)))
+    event = LeadEvent.model_validate({"event_id": "b1", "to": "lead@receiver.example", "subject": "s", "text": "t"})
+    routed = RoutedMessage(
+        message=RenderedMessage(event=event, subject="s", text="t", message_id="<b1@x>"),
+        account="alpha",
+        route="r",
+        from_addr="alpha@sender.example",
+        envelope_from="alpha@sender.example",
+        first_attempt_at=time.time(),
+    )
+    reply = SendReply(account="alpha", code=code, enhanced=text.split()[0], text=text, error=TransportError.AUTH)
+    decision = decide(SendResult(routed=routed, reply=reply), ctx)
+    state = ctx.accounts_state.health("alpha")
+    assert decision.transition.state == "rerouted" and decision.verdict.reason == "basic_auth_disabled"
+    assert state["health"] == "auth_failed" and state["reason"].startswith("basic_auth_disabled: ")
