@@ -7,6 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
@@ -100,3 +103,57 @@ class WorkerProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+
+
+class ServeProcess:
+    """One `mailpipe serve` command (the HTTP API), started and stopped like the workers."""
+
+    def __init__(self, config_path: Path, *, env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+        self.config_path = config_path
+        self.env = env or {}
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: BinaryIO | None = None
+
+    def start(self, port: int, timeout: float = 30.0) -> ServeProcess:
+        """Start it and wait until `/healthz` answers on `port`."""
+        env = {**os.environ, **self.env, "MAILPIPE_CONFIG": str(self.config_path), "MAILPIPE_LOG_FORMAT": "json"}
+        args = [*python_command(env), "-m", "pipeline.cli", "serve", "--port", str(port)]
+        self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        self.process = subprocess.Popen(
+            args,
+            env=env,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mailpipe serve exited with {self.process.returncode} (log: {self.log_path})")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    return self
+            except urllib.error.HTTPError:
+                return self  # it answers (unhealthy until workers run, which is fine here)
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"mailpipe serve did not answer on port {port} within {timeout:.0f}s (log: {self.log_path})")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        if self._log:
+            self._log.close()
+            self._log = None
+        self.process = None
