@@ -6,6 +6,7 @@ can make the server answer like a provider does (5.1.1, 454 throttling, 535 auth
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mailbox
 import ssl
@@ -44,7 +45,7 @@ class ReceivedMessage:
 
     @property
     def message(self) -> EmailMessage:
-        return message_from_bytes(self.data, policy=policy.default)  # type: ignore[return-value]
+        return message_from_bytes(self.data, policy=policy.default)
 
     def header(self, name: str) -> str | None:
         value = self.message[name]
@@ -197,10 +198,8 @@ class DevSMTPServer:
 
     def stop(self) -> None:
         for controller in self._controllers.values():
-            try:
+            with contextlib.suppress(Exception):  # a controller that never started has nothing to stop
                 controller.stop()
-            except Exception:
-                pass
         self._controllers.clear()
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[ReceivedMessage]:

@@ -117,7 +117,7 @@ def _header(name: str, value: str, *, fold_words: bool = True) -> str:
     line = f"{name}: {value}"
     if len(line) <= 78 or not fold_words:
         if len(line) > MAX_RAW_HEADER_LINE:
-            return WIRE_POLICY.fold(name, value)
+            return str(WIRE_POLICY.fold(name, value))
         return line + "\r\n"
     lines: list[str] = []
     current = f"{name}:"
@@ -128,7 +128,7 @@ def _header(name: str, value: str, *, fold_words: bool = True) -> str:
         current += " " + word
     lines.append(current)
     if any(len(part) > MAX_RAW_HEADER_LINE for part in lines):
-        return WIRE_POLICY.fold(name, value)
+        return str(WIRE_POLICY.fold(name, value))
     return "\r\n".join(lines) + "\r\n"
 
 
