@@ -41,6 +41,10 @@ class AccountState:
 
     def health(self, account: str) -> dict[str, str]:
         raw = self.client.hgetall(keys.account_state(self.tenant, account))
-        data = {k.decode(): v.decode() for k, v in raw.items()}
+        data = {_text(k): _text(v) for k, v in raw.items()}
         data.setdefault("health", Health.UP.value)
         return data
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

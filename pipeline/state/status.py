@@ -230,11 +230,11 @@ class StatusStore:
 
     def outcome_counts(self, tenant: str = "default") -> dict[str, int]:
         raw = self.client.hgetall(keys.outcome_counts(tenant))
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return {_text(k): int(v) for k, v in raw.items()}
 
     def stalled(self, tenant: str, older_than: float, limit: int = 1000) -> list[str]:
         ids = self.client.zrangebyscore(keys.pending(tenant), "-inf", time.time() - older_than, start=0, num=limit)
-        return [i.decode() for i in ids]
+        return [_text(i) for i in ids]
 
     def dead_letter(self, tenant: str, event_id: str, stage: str, error: str, payload: Any) -> None:
         record = {"at": time.time(), "stage": stage, "error": error, "payload": payload}
@@ -242,7 +242,7 @@ class StatusStore:
 
     def dead_letters(self, tenant: str = "default") -> dict[str, dict[str, Any]]:
         raw = self.client.hgetall(keys.dead_letter(tenant))
-        return {k.decode(): json.loads(v) for k, v in raw.items()}
+        return {_text(k): json.loads(v) for k, v in raw.items()}
 
     def refuse_input(self, tenant: str, raw: str, errors: list[str], source: str) -> None:
         """Keep refused input (bad events at submit) so nothing vanishes silently."""
@@ -251,3 +251,8 @@ class StatusStore:
         pipe.rpush(keys.refused_input(tenant), json.dumps(record))
         pipe.ltrim(keys.refused_input(tenant), -100_000, -1)
         pipe.execute()
+
+
+def _text(value: Any) -> str:
+    """A Redis reply as text (the clients here return bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -21,6 +21,7 @@ KNOWN_EXCEPTIONS = {
     ("pipeline.config.resolve", "pipeline.plugin_host.presets"),
     ("pipeline.config.schema", "pipeline.plugin_host.presets"),
     ("pipeline.db.localpg", "pipeline.smtp.netutil"),  # free_port: a network helper, not SMTP
+    ("pipeline.observe.snapshot", "pipeline.registry.cache"),  # the status snapshot reads every store: a layer-3 view
     ("pipeline.plugin_host.fallbacks", "pipeline.feedback.replies"),  # the core reply classifier
     ("pipeline.plugin_host.hookspecs", "pipeline.feedback.webhooks"),  # the webhook request type
     ("pipeline.plugin_host.provider", "pipeline.feedback.webhooks"),
