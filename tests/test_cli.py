@@ -65,16 +65,21 @@ def test_the_demo_runs_the_main_job_and_reports_every_outcome(tmp_path: Path) ->
         [sys.executable, "-P", "-m", "pipeline.cli", "demo", "--out", str(tmp_path / "demo"), "--events", "30"],
         capture_output=True,
         text=True,
-        timeout=120,
-        env=env | {"COLUMNS": "120"},
+        timeout=240,
+        env=env | {"COLUMNS": "160"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    for expected in ("denmark", "cold-outreach", "default", "suppressed", "rejected", "bounced", "all 33 accepted events final"):
+    for expected in ("denmark", "cold-outreach", "default", "suppressed", "rejected", "bounced", "all 53 accepted events final"):
         assert expected in out
     assert "refused event demo-bad-address" in out
-    maildir = tmp_path / "demo" / "maildir" / "new"
-    assert len(list(maildir.iterdir())) == 30
+    assert "globex connected globex-main over the API (HTTP 201" in out and "auth ok" in out
+    assert "switches its active mailbox to globex-backup over the API: HTTP 200" in out
+    rows = [line.split("│") for line in out.splitlines() if line.startswith("│ globex")]
+    per_account = {cells[3].strip(): int(cells[5]) for cells in rows if cells[4].strip() == "sent"}
+    assert per_account == {"globex/globex-main": 10, "globex/globex-backup": 10}, out
+    assert len(list((tmp_path / "demo" / "maildir" / "new").iterdir())) == 30  # the platform's server
+    assert len(list((tmp_path / "demo" / "maildir-globex" / "new").iterdir())) == 20  # globex's own provider
 
 
 # ---- output fit for scripts: --json everywhere, nothing cut short when piped, real defaults in --help
