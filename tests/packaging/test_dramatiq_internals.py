@@ -41,6 +41,12 @@ DISPATCH_ARGS = (
 PRIVATE_NAMES = ("_RedisConsumer", "_dispatch", "_should_do_maintenance", "_max_unpack_size", 'scripts["dispatch"]')
 
 
+def unconnected_broker() -> RedisBroker:
+    """A RedisBroker pointed at a closed port: building one loads its scripts but makes no connection."""
+    broker: RedisBroker = RedisBroker(url="redis://127.0.0.1:1/0")  # type: ignore[no-untyped-call]
+    return broker
+
+
 def _parameters(function: object) -> list[str]:
     sig = inspect.signature(function)  # type: ignore[arg-type]
     return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind is not p.VAR_POSITIONAL] + [
@@ -64,7 +70,7 @@ def test_the_redis_broker_methods_we_call_exist_with_our_arguments(name: str) ->
 
 
 def test_the_broker_attributes_and_the_dispatch_script_are_where_we_read_them() -> None:
-    broker = RedisBroker(url="redis://127.0.0.1:1/0")  # no connection is made until a command runs
+    broker = unconnected_broker()
     for name in BROKER_ATTRIBUTES:
         assert hasattr(broker, name), f"dramatiq RedisBroker has no attribute {name}"
     assert "dispatch" in broker.scripts and hasattr(broker.scripts["dispatch"], "sha")
@@ -77,13 +83,13 @@ def test_the_private_consumer_class_keeps_its_constructor_and_state() -> None:
     assert _parameters(consumer_class.__init__) == ["broker", "queue_name", "prefetch", "timeout"]
     for name in ("__next__", "ack", "nack", "requeue"):
         assert callable(getattr(consumer_class, name, None)), f"_RedisConsumer.{name} is gone"
-    consumer = consumer_class(RedisBroker(url="redis://127.0.0.1:1/0"), "mailpipe.send", 4, 100)
+    consumer = consumer_class(unconnected_broker(), "mailpipe.send", 4, 100)
     for name in CONSUMER_ATTRIBUTES:
         assert hasattr(consumer, name), f"_RedisConsumer instances have no {name}"
 
 
 def test_do_commands_call_the_dispatch_script_with_the_arguments_enqueue_batch_writes() -> None:
-    broker = RedisBroker(url="redis://127.0.0.1:1/0")
+    broker = unconnected_broker()
     calls: list[tuple[list[object], list[object]]] = []
 
     class Recorder:
@@ -92,7 +98,7 @@ def test_do_commands_call_the_dispatch_script_with_the_arguments_enqueue_batch_w
         def __call__(self, *, args: list[object], keys: list[object]) -> None:
             calls.append((args, keys))
 
-    broker.scripts["dispatch"] = Recorder()  # type: ignore[assignment]
+    broker.scripts["dispatch"] = Recorder()
     broker._max_unpack_size = lambda: 7999  # type: ignore[method-assign]  # the real one asks Redis once
     for command in DISPATCHED:
         getattr(broker, f"do_{command}")("mailpipe.send", "m-1", b"payload")
