@@ -8,7 +8,6 @@ from pipeline.context import StageContext
 from pipeline.errors import RenderError
 from pipeline.feedback.tracking import rewrite_links
 from pipeline.models import LeadEvent, RecipientEvent, RenderedMessage, RouteRequest
-from pipeline.registry.refs import DEFAULT_TENANT
 from pipeline.smtp.htmltext import rendered_html_to_text
 from pipeline.smtp.list_unsubscribe import unsubscribe_headers, unsubscribe_url
 from pipeline.smtp.mime import message_id_for
@@ -27,17 +26,6 @@ def template_context(event: LeadEvent) -> dict[str, Any]:
         "list": event.list_name,
         "tags": event.tags,
     }
-
-
-def message_id_domain(event: LeadEvent, ctx: StageContext) -> str:
-    """A tenant's mail carries its own active account's domain (the account is chosen later, in route,
-    but the Message-ID is fixed here and stays stable across retries); the deployment's otherwise."""
-    if event.tenant != DEFAULT_TENANT and not ctx.config.send.message_id_domain:
-        snapshot = ctx.registry.tenant(event.tenant)
-        active = snapshot.accounts.get(snapshot.active or "")
-        if active is not None:
-            return active.config.from_email.rsplit("@", 1)[1]
-    return ctx.config.message_id_domain()
 
 
 def render(event: LeadEvent, ctx: StageContext) -> RenderedMessage:
@@ -65,7 +53,7 @@ def render(event: LeadEvent, ctx: StageContext) -> RenderedMessage:
         html=html,
         text=text,
         headers=unsubscribe_headers(unsubscribe, ctx.config) if unsubscribe else {},
-        message_id=message_id_for(event.tenant, event.event_id, message_id_domain(event, ctx)),
+        message_id=message_id_for(event.tenant, event.event_id, ctx.config.message_id_domain()),
         unsubscribe_url=unsubscribe,
     )
 
