@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.bench import control_plane
 
         return control_plane.main(sys.argv[1:] if argv is None else argv)
+    if {"--retention", "--delivery-log"} & set(sys.argv[1:] if argv is None else argv):
+        from pipeline.bench import retention
+
+        return retention.main(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     env = {}
     for item in args.worker_env:

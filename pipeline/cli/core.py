@@ -144,10 +144,13 @@ def log(
     """Show an event's status history."""
     import redis
 
+    from pipeline.archive.stores import reader_for, retention_of
     from pipeline.state.status import StatusStore
 
     loaded = load_or_exit(config)
-    status = StatusStore(redis.Redis.from_url(loaded.redis_url)).get(tenant, event_id)
+    # Redis first, then the delivery log (PostgreSQL) once the event has left the hot window
+    store = StatusStore(redis.Redis.from_url(loaded.redis_url), retention=retention_of(loaded), cold=reader_for(loaded))
+    status = store.get(tenant, event_id)
     if status is None:
         err.print(f"no event {event_id!r} in tenant {tenant!r}")
         raise typer.Exit(1)

@@ -149,6 +149,19 @@ def search(engine: Engine, tenant: str, *, query: str | None = None, limit: int 
     return [dict(r) for r in rows]
 
 
+def lookup(engine: Engine, tenant: str, address: str) -> list[dict[str, Any]]:
+    """Every suppression of one address (tenant-wide and per list): since when, because of what."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT id, address, scope, reason, detail, source, created_at FROM suppressions "
+                "WHERE tenant = :t AND address = :a ORDER BY id"
+            ),
+            {"t": tenant, "a": address.strip().lower()},
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
 def import_csv(
     engine: Engine, hot: SuppressionStore, tenant: str, lines: Iterable[str], *, source: str = "import", reason: str = "import"
 ) -> ImportReport:

@@ -13,6 +13,7 @@ import pluggy
 import redis
 from pydantic import SecretStr
 
+from pipeline.archive.stores import reader_for, retention_of
 from pipeline.config import Config
 from pipeline.config.serve import secret_refs
 from pipeline.errors import ConfigError
@@ -59,7 +60,8 @@ class ServeState:
         self.ingest_tokens: list[SecretStr] = [ref.resolve() for ref in serve.ingest_tokens]
         self.webhook_options = resolve_webhook_options(self.config)
         self.replay = ReplayCache(self.client, self.config.webhooks.replay_window)
-        self.status = StatusStore(self.client)
+        # Redis first, then the delivery log for events past [retention] hot (GET /v1/events/{id})
+        self.status = StatusStore(self.client, retention=retention_of(self.config), cold=reader_for(self.config))
         self.feedback = FeedbackApplier(self.config, self.client, self.pm)
 
     def __repr__(self) -> str:

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pipeline.http.control import accounts, audit, keys, oauth, routes, tenants
+from pipeline.http.control import accounts, audit, events, keys, oauth, routes, suppressions, tenants
 
 
 def routers() -> list[APIRouter]:
-    return [tenants.router, accounts.router, oauth.router, routes.router, keys.router, audit.router]
+    return [
+        tenants.router,
+        accounts.router,
+        oauth.router,
+        routes.router,
+        keys.router,
+        audit.router,
+        events.router,
+        suppressions.router,
+        suppressions.imports,
+    ]

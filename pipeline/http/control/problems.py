@@ -76,13 +76,15 @@ def _validation(exc: RequestValidationError) -> JSONResponse:
 
 
 class ProblemRoute(APIRoute):
+    max_body_bytes = MAX_BODY_BYTES  # a subclass raises it for uploads (suppression CSV import)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def bounded(request: Request) -> Response:
             try:
                 if request.method in ("POST", "PUT", "PATCH"):
-                    request._body = await read_body(request, MAX_BODY_BYTES)
+                    request._body = await read_body(request, self.max_body_bytes)
                 return await handler(request)
             except ControlError as exc:
                 headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
