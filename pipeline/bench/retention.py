@@ -1,7 +1,7 @@
 """Retention benchmarks: Redis memory held per email after the hot window, and the delivery log at 1M rows.
 
-    python -m pipeline.bench.retention --retention [--emails 500000 --hot 60]
-    python -m pipeline.bench.retention --delivery-log [--rows 1000000]
+    ops/bench --retention [--emails 500000 --hot 60 --dedupe-window 2592000]
+    ops/bench --delivery-log [--rows 1000000 --lag-rate 410 --lag-events 20000]
 
 Drives the status layer directly (accept → sent through the real Lua scripts), not SMTP: on the
 shared 2-core machine a full pipeline run of 500k emails takes too long. Private redis-server and
@@ -15,6 +15,7 @@ import datetime as dt
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -85,7 +86,7 @@ def _bucket_keys(client: redis.Redis) -> int:
     return sum(1 for _ in client.scan_iter("mailpipe:*:dedupe:*", count=1000))
 
 
-def delivery_log(rows: int) -> None:
+def delivery_log(rows: int, lag_rate: float = 0.0, lag_events: int = 0) -> None:
     from sqlalchemy import text
 
     from pipeline.archive import partitions
@@ -139,9 +140,76 @@ def delivery_log(rows: int) -> None:
             total += chunk.count(b"\n")
         elapsed = time.perf_counter() - t0
         print(f"CSV export: {total - 1:,} rows in {elapsed:.1f}s = {(total - 1) / elapsed:,.0f} rows/s")
+        if lag_rate:
+            archive_lag(engine, lag_events, lag_rate)
         engine.dispose()
     finally:
         cluster.stop()
+
+
+def archive_lag(engine: Any, emails: int, rate: float) -> None:
+    """Transitions at ``rate`` per second through the status scripts; the archiver (a thread, its real
+    consumer group) writes them; a poller sees each row appear. Lag = first seen - the final transition."""
+    import threading
+
+    from sqlalchemy import text
+
+    from pipeline.archive.consumer import Archiver
+
+    with tempfile.TemporaryDirectory() as tmp, LocalRedis(Path(tmp)) as server:
+        client = redis.Redis.from_url(server.url)
+        store = StatusStore(client)
+        finished: dict[str, float] = {}
+        visible: dict[str, float] = {}
+        stop = threading.Event()
+
+        def archive() -> None:
+            archiver = Archiver(redis.Redis.from_url(server.url), engine, consumer="bench")
+            while not stop.is_set():
+                archiver.run_once(block_ms=200)
+
+        def poll() -> None:
+            while not stop.is_set() or len(visible) < len(finished):
+                with engine.connect() as connection:
+                    rows = connection.execute(
+                        text("SELECT event_id FROM delivery_events WHERE tenant = 'lag' AND outcome = 'sent'")
+                    )
+                    now = time.time()
+                    for (event_id,) in rows:
+                        visible.setdefault(event_id, now)
+                time.sleep(0.05)
+                if stop.is_set() and time.time() > deadline:
+                    break
+
+        deadline = float("inf")
+        threads = [threading.Thread(target=archive, daemon=True), threading.Thread(target=poll, daemon=True)]
+        for thread in threads:
+            thread.start()
+        tick, began = 0.05, time.monotonic()
+        per_tick = max(1, int(rate * tick))
+        for first in range(0, emails, per_tick):
+            batch = [
+                LeadEvent(event_id=f"lag-{i}", tenant="lag", to=f"lead{i}@example.com", subject="Hi", text="Hello")
+                for i in range(first, min(first + per_tick, emails))
+            ]
+            store.accept(batch)
+            store.record([Transition("lag", e.event_id, "sent", {"stage": "classify"}) for e in batch])
+            at = time.time()
+            finished.update((e.event_id, at) for e in batch)
+            time.sleep(max(0.0, began + (first + per_tick) / rate - time.monotonic()))
+        deadline = time.time() + 30
+        while len(visible) < emails and time.time() < deadline:
+            time.sleep(0.2)
+        stop.set()
+        lags = sorted(visible[e] - finished[e] for e in finished if e in visible)
+        if not lags:
+            print("archive lag: no row became visible")
+            return
+        p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+        print(
+            f"archive lag at {rate:,.0f} transitions/s ({emails:,} events, {len(lags):,} rows seen): "
+            f"p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms, max {lags[-1] * 1000:,.0f} ms (poll every 50 ms)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,11 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hot", type=int, default=60)
     parser.add_argument("--dedupe-window", type=int, default=30 * 86_400, help="seconds (default 30 days)")
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--lag-rate", type=float, default=410.0, help="transitions/s for the archive lag (the landed burst rate)")
+    parser.add_argument("--lag-events", type=int, default=20_000)
     args = parser.parse_args(argv)
     if args.retention:
         redis_memory(args.emails, args.hot, args.dedupe_window)
     if args.delivery_log:
-        delivery_log(args.rows)
+        delivery_log(args.rows, args.lag_rate, args.lag_events)
     return 0
 
 
