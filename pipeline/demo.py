@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -309,12 +310,12 @@ def _print_outcomes(console: Console, status: StatusStore, by_tenant: dict[str, 
     for tenant, outcomes in by_tenant.items():
         for event_id, outcome in outcomes.items():
             record = status.get(tenant, event_id)
-            last = next((h for h in reversed(record.history) if h.get("route")), {}) if record else {}
+            last: dict[str, Any] = next((h for h in reversed(record.history) if h.get("route")), {}) if record else {}
             counts[(tenant, last.get("route", "-"), last.get("account", "-"), outcome or "pending")] += 1
     table = Table("tenant", "route", "account", "outcome", "events", title="demo outcomes")
     for (tenant, route, account, outcome), n in sorted(counts.items()):
         table.add_row(tenant, route, account, outcome, str(n))
     console.print(table)
     rejected = status.dead_letters()
-    for event_id, record in rejected.items():
-        console.print(f"dead-letter {event_id}: {json.dumps(record['error'])}", highlight=False)
+    for event_id, letter in rejected.items():
+        console.print(f"dead-letter {event_id}: {json.dumps(letter['error'])}", highlight=False)

@@ -1,7 +1,8 @@
 """Watch IMAP mailboxes: read each new message once, turn it into events, resume where it left off.
 
 One `Poller` per mailbox (an account's own `imap`, the shared `[inbox]`, or a tenant's
-reply-tracking account), each on its own thread, started and stopped by `supervisor.Supervisor`. It waits with IDLE where the server offers it (and `idle = true`), else sleeps
+reply-tracking account), each on its own thread, started and stopped by `supervisor.Supervisor`.
+It waits with IDLE where the server offers it (and `idle = true`), else sleeps
 `poll_interval`; every error (connection dropped, server restarted, Redis away) closes the
 session and reconnects with capped exponential back-off, resuming from the cursor in Redis.
 """
