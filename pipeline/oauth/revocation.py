@@ -17,11 +17,19 @@ EVENT = "account.reconnect_needed"
 REASON = "oauth_revoked"
 
 
+def owner_of(tenant: str, account: str) -> tuple[str, str]:
+    """(tenant, account name) the tenant knows: a worker names a tenant's account ``tenant/name``
+    (pipeline.registry.refs, a layer above) under the ``default`` runtime tenant."""
+    owner, slash, name = account.partition("/")
+    return (owner, name) if slash and tenant == "default" else (tenant, account)
+
+
 async def report_revoked(client: aioredis.Redis, *, tenant: str, account: str, provider: str, error: str) -> None:
-    """Pause the account (as a 535 would) and put ``account.reconnect_needed`` on the tenant's events stream."""
+    """Pause the account (as a 535 would) and put ``account.reconnect_needed`` on its tenant's events stream."""
     now = time.time()
+    owner, name = owner_of(tenant, account)
     reason = f"{REASON}: the provider refused the refresh token ({error}); {RECONNECT_HINT}"
-    entry = {"at": now, "account": account, "provider": provider, "reason": REASON, "error": error, "hint": RECONNECT_HINT}
+    entry = {"at": now, "account": name, "provider": provider, "reason": REASON, "error": error, "hint": RECONNECT_HINT}
     pipe = client.pipeline(transaction=False)
     # The same fields AccountState.pause writes; this runs on the worker's event loop, hence the async client.
     pipe.hset(
@@ -29,12 +37,12 @@ async def report_revoked(client: aioredis.Redis, *, tenant: str, account: str, p
         mapping={"paused": "1", "health": Health.AUTH_FAILED.value, "reason": reason, "since": now},
     )
     pipe.xadd(
-        keys.events_stream(tenant),
+        keys.events_stream(owner),
         {
             "type": EVENT,
             "state": EVENT,
-            "tenant": tenant,
-            "account": account,
+            "tenant": owner,
+            "account": name,
             "reason": REASON,
             "hint": RECONNECT_HINT,
             "entry": json.dumps(entry),
