@@ -17,6 +17,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.config.inbox import ImapSettings
@@ -86,8 +87,12 @@ class ImapSession:
         self.selected: str | None = None
 
     @classmethod
-    def open(cls, settings: ImapSettings) -> ImapSession:
-        """Connect, secure and log in; the password is resolved here and goes nowhere else."""
+    def open(cls, settings: ImapSettings, *, access_token: AccessTokens | None = None) -> ImapSession:
+        """Connect, secure and log in; the password is resolved here and goes nowhere else.
+
+        With ``access_token`` (an XOAUTH2 account) the login is SASL XOAUTH2 with the token it gives;
+        a refusal that carries the server's JSON error asks it once more, naming the refused token.
+        """
         if settings.security == Security.NONE and not settings.allow_plaintext_auth:
             raise ImapConfigError(f"{settings.host}: security = 'none' needs allow_plaintext_auth = true")
         conn: imaplib.IMAP4
@@ -104,8 +109,11 @@ class ImapSession:
                 if "STARTTLS" not in {str(c).upper() for c in conn.capabilities}:
                     raise ImapConfigError(f"{settings.host}: the server does not offer STARTTLS")
                 conn.starttls(ssl_context=_tls_context(settings))
-            password = settings.password.resolve().get_secret_value()
-            conn.login(settings.username, password)
+            if access_token is not None:
+                _login_xoauth2(conn, settings.username, access_token)
+            else:
+                password = settings.password.resolve().get_secret_value()
+                conn.login(settings.username, password)
         except imaplib.IMAP4.error as exc:
             _close_quietly(conn)
             raise ImapAuthError(f"{settings.host}: login as {settings.username} failed ({_short(exc)})") from None
@@ -262,6 +270,36 @@ class _LineReader:
             self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line + b"\n"
+
+
+# Called with None for a token, or with the token the server just refused (so a fresh one is fetched).
+AccessTokens = Callable[[str | None], str]
+
+
+class _XOAuth2:
+    """imaplib's authobject for XOAUTH2: the initial response, then an empty reply to the server's JSON error."""
+
+    def __init__(self, username: str, token: str) -> None:
+        self.payload = f"user={username}\x01auth=Bearer {token}\x01\x01".encode()
+        self.challenge: bytes | None = None
+
+    def __call__(self, challenge: bytes) -> bytes:
+        if self.payload:
+            payload, self.payload = self.payload, b""
+            return payload
+        self.challenge = challenge  # {"status":"401",…}: the token is no longer good
+        return b""
+
+
+def _login_xoauth2(conn: imaplib.IMAP4, username: str, tokens: AccessTokens) -> None:
+    token = tokens(None)
+    attempt = _XOAuth2(username, token)
+    try:
+        conn.authenticate("XOAUTH2", attempt)
+    except imaplib.IMAP4.error:
+        if not attempt.challenge:
+            raise
+        conn.authenticate("XOAUTH2", _XOAuth2(username, tokens(token)))
 
 
 def _close_quietly(conn: imaplib.IMAP4) -> None:
