@@ -211,7 +211,7 @@ class ResilientConsumer(_RedisConsumer):
             # queues per process was polled ~100 times a second, a quarter of the worker CPU at half
             # load. Starting the back-off at 20-40 ms keeps a busy queue responsive for a fraction.
             self.misses = max(self.misses, MIN_POLL_MISSES)
-            message = super().__next__()
+            message: MessageProxy | None = super().__next__()
         except (ConnectionClosed, *UNREACHABLE) as exc:
             self._unreachable(exc)
             return None
