@@ -22,16 +22,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pipeline.config.resolve import ResolvedOAuth
 from pipeline.oauth.endpoint import AccessToken
+from pipeline.state import lua_scripts
 from pipeline.state.keys import PREFIX
 
 NONCE_BYTES = 12
 MAX_MARGIN = 300.0  # refresh at most five minutes before expiry ...
 MARGIN_SHARE = 0.2  # ... or at a fifth of a short token's life
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+_RELEASE = lua_scripts.load("oauth_lock_release")
 
 
 def refresh_margin(lifetime: float) -> float:
@@ -100,7 +98,7 @@ class TokenCache:
         return owner if taken else None
 
     async def unlock(self, owner: str) -> None:
-        await self.client.eval(_RELEASE, 1, self.lock_key, owner)
+        await lua_scripts.run_async(self.client, _RELEASE.bind(keys=[self.lock_key], args=[owner]))
 
     async def locked(self) -> bool:
         return bool(await self.client.exists(self.lock_key))

@@ -16,10 +16,10 @@ Two things are expanded when a file is loaded, so no script is assembled from Py
   constant is an error at load time, not a silently different script.
 
 A loaded script is called one way: `script.bind(keys, args)` checks the counts against the header
-and gives a `ScriptCall`, which one of three runners sends as EVALSHA (reloading the script when
-Redis answers NOSCRIPT after a restart or SCRIPT FLUSH): `run` (a plain client, one round trip),
-`ScriptPipeline.call` (among other commands of a pipeline) or `ScriptBatcher.run` (async calls
-of one event loop tick, coalesced).
+and gives a `ScriptCall`, which a runner sends as EVALSHA (reloading the script when Redis answers
+NOSCRIPT after a restart or SCRIPT FLUSH): `run` / `run_async` (one call on a plain client),
+`ScriptPipeline.call` (among other commands of a pipeline) or `ScriptBatcher.run` (async calls of
+one event loop tick, coalesced into one round trip).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from importlib import resources
 from typing import Any
 
 import redis
+import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 ScriptArg = str | int | float | bytes
@@ -109,6 +110,15 @@ def run(client: redis.Redis, call: ScriptCall) -> Any:
     except NoScriptError:
         client.script_load(call.script.source)
         return client.evalsha(*call.evalsha_args())  # type: ignore[arg-type]
+
+
+async def run_async(client: aioredis.Redis, call: ScriptCall) -> Any:
+    """`run` for an asyncio client (a call on its own; calls of a busy event loop go through ScriptBatcher)."""
+    try:
+        return await client.evalsha(*call.evalsha_args())  # type: ignore[arg-type]
+    except NoScriptError:
+        await client.script_load(call.script.source)
+        return await client.evalsha(*call.evalsha_args())  # type: ignore[arg-type]
 
 
 @functools.cache
