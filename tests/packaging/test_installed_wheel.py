@@ -93,6 +93,19 @@ def test_the_installed_packages_are_the_wheels_not_the_checkout(installed: Path,
     assert all(Path(p).is_relative_to(site) for p in out), out
 
 
+def test_the_wheel_ships_every_file_the_code_opens_by_path(installed: Path) -> None:
+    """Lua scripts, migration templates and demo data are not Python: package-data must name them."""
+    package = Path(run([installed / "python", "-P", "-c", "import pipeline; print(pipeline.__file__)"]).stdout.strip()).parent
+
+    def files(root: Path, folder: str, pattern: str) -> list[Path]:
+        found = (root / folder).glob(pattern)
+        return sorted(p.relative_to(root) for p in found if p.is_file() and "__pycache__" not in p.parts)
+
+    for folder, pattern in (("state/lua", "**/*.lua"), ("db/migrations", "*.mako"), ("demo_data", "**/*")):
+        source, shipped = files(ROOT / "pipeline", folder, pattern), files(package, folder, pattern)
+        assert source and shipped == source, f"{folder}: missing from the wheel: {sorted(set(source) - set(shipped))}"
+
+
 def test_providers_lists_the_builtin_providers_from_a_folder_with_its_own_plugins(
     installed: Path, shadowing_folder: Path
 ) -> None:
