@@ -6,16 +6,21 @@ No timing assertions: the point is that every phase of `ops/bench` runs and repo
 from __future__ import annotations
 
 import math
+import os
+import socket
 from pathlib import Path
 
 import pytest
 
+from pipeline.bench.__main__ import main as bench_main
 from pipeline.bench.latency import Percentiles, percentile
+from pipeline.bench.procstats import established_to
 from pipeline.bench.profiling import library_of, parse_collapsed, stage_of, summarise
 from pipeline.bench.report import render
 from pipeline.bench.run import TINY, run_bench, to_json
-from pipeline.bench.scenario import Settings, lead_event
+from pipeline.bench.scenario import Settings, lead_event, lead_events
 from pipeline.bench.sink import find_smtp_sink
+from pipeline.bench.tenants import TENANTS_TINY, render_tenants, run_tenants, tenants_json
 from pipeline.models import parse_event
 
 needs_sink = pytest.mark.skipif(find_smtp_sink() is None, reason="smtp-sink (Debian package postfix) is not installed")
@@ -73,3 +78,66 @@ def test_collapsed_stacks_are_attributed_to_their_stage_and_library(tmp_path: Pa
     assert stage_of(stacks[2][0]) == "send (event loop)"
     summary = summarise([raw])
     assert summary.samples == 6 and summary.share(summary.inclusive_ours["build_message (pipeline/smtp/mime.py)"]) == 50.0
+
+
+@pytest.mark.slow
+@needs_sink
+def test_a_tiny_tenants_run_sends_every_event_under_its_own_tenant_with_bounded_sessions(tmp_path: Path) -> None:
+    said: list[str] = []
+    results = run_tenants(
+        tmp_path / "bench",
+        TENANTS_TINY,
+        50,
+        mode="tiny",
+        settings=Settings(threads=4),
+        max_cached=10,  # fewer than the tenants: the LRU evicts and reloads snapshots
+        max_sessions=20,
+        say=said.append,
+    )
+
+    events = TENANTS_TINY.burst_emails
+    assert results.raw is not None and results.raw.rate > 0
+    # Outcomes are read from each event's history under its own tenant's keys: all final there.
+    assert results.single is not None and results.single.outcomes == {"sent": events}
+    assert results.multi is not None and results.multi.outcomes == {"sent": events}
+    assert results.single_paced is not None and set(results.single_paced.outcomes) == {"sent"}
+    assert results.multi_paced is not None and set(results.multi_paced.outcomes) == {"sent"}
+    assert results.multi.latency.p99 >= results.multi.latency.p50 > 0
+    assert len(results.multi.peak_rss_kib) == 2 and min(results.multi.peak_rss_kib.values()) > 10_000
+    # Sessions are measured per worker from the kernel's socket tables; going over the cap is reported, not hidden.
+    assert len(results.multi.peak_sessions) == 2 and max(results.multi.peak_sessions.values()) > 0
+    over = [pid for r in (results.single, results.multi) for pid, peak in r.peak_sessions.items() if peak > 20]
+    assert sum(line.startswith("over the session cap:") for line in render_tenants(results).splitlines()) >= len(over)
+    assert 0 < results.tenants_ratio < math.inf and 0 < results.single_ratio < math.inf
+    assert [line.split()[0] for line in said] == ["1/6", "2/6", "3/6", "4/6", "5/6", "6/6"]
+
+    text = render_tenants(results).splitlines()
+    assert any(line.startswith("| 1 tenant, burst") for line in text)
+    assert any(line.startswith("| 50 tenants, burst") for line in text)
+    assert text[-1].startswith("bench tenants tiny: 1 tenant ") and "x 1 tenant" in text[-1] and "(cap 20)" in text[-1]
+    assert '"tenants_ratio"' in tenants_json(results)
+
+
+def test_tenants_spread_round_robin_and_default_stays_implicit() -> None:
+    spread = [parse_event(e).tenant for e in lead_events("x", 0, 5, tenants=3)]
+    assert spread == ["t00000", "t00001", "t00002", "t00000", "t00001"]
+    assert "tenant" not in lead_event("x", 0) and parse_event(lead_event("x", 0)).tenant == "default"
+
+
+def test_bench_refuses_a_tenant_count_below_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main(["--tenants", "0"]) == 2
+    assert "--tenants" in capsys.readouterr().err
+
+
+def test_established_connections_are_counted_per_process_and_remote_port() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        try:
+            assert established_to(os.getpid(), port) == 3
+            clients.pop().close()
+            assert established_to(os.getpid(), port) == 2
+            assert established_to(os.getpid(), port + 1 if port < 65535 else port - 1) == 0
+        finally:
+            for client in clients:
+                client.close()

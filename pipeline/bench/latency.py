@@ -36,14 +36,20 @@ class Timings:
         return max(self.final_at)
 
 
-def read_timings(client: redis.Redis, event_ids: Sequence[str], tenant: str = "default") -> Timings:
+def read_timings(
+    client: redis.Redis, event_ids: Sequence[str], tenant: str = "default", tenants: Sequence[str] | None = None
+) -> Timings:
+    """Timings of `event_ids`, all of `tenant`, or each of its own tenant when `tenants` (one per id) is given."""
+    if tenants is not None and len(tenants) != len(event_ids):
+        raise ValueError(f"read_timings: {len(tenants)} tenants for {len(event_ids)} event ids")
+    owners = tenants if tenants is not None else [tenant] * len(event_ids)
     accepted: list[float] = []
     final: list[float] = []
     outcomes: Counter[str] = Counter()
     for start in range(0, len(event_ids), CHUNK):
         pipe = client.pipeline(transaction=False)
-        for event_id in event_ids[start : start + CHUNK]:
-            pipe.lrange(history(tenant, event_id), 0, -1)
+        for owner, event_id in zip(owners[start : start + CHUNK], event_ids[start : start + CHUNK], strict=True):
+            pipe.lrange(history(owner, event_id), 0, -1)
         for entries in pipe.execute():
             parsed = [json.loads(e) for e in entries]
             first = next((e for e in parsed if e.get("state") == "accepted"), None)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipeline.bench.latency import Percentiles, Timings, read_timings
-from pipeline.bench.procstats import RssSampler, cpu_seconds, machine_seconds, snapshot, status_kib
-from pipeline.bench.scenario import lead_events
+from pipeline.bench.procstats import RssSampler, SessionSampler, cpu_seconds, machine_seconds, snapshot, status_kib
+from pipeline.bench.scenario import lead_events, tenant_slug
 from pipeline.bench.stack import BenchError, Stack, bench_pid, tree_pids, worker_pids
 from pipeline.runtime.processes import WorkerProcess
 from pipeline.submit import Submitter
@@ -53,6 +53,7 @@ class PipelineResult:
     outcomes: dict[str, int]
     offered_rate: float | None = None  # paced runs: the rate submitted at
     rss_checkpoints: dict[int, dict[int, int]] = field(default_factory=dict)  # emails done → VmRSS per worker
+    peak_sessions: dict[int, int] = field(default_factory=dict)  # worker pid → most SMTP connections to the sink at once
 
     @property
     def rate(self) -> float:
@@ -66,16 +67,20 @@ class Meter:
         self.stack = stack
         self.worker = worker
         self.sampler = RssSampler(lambda: worker_pids(worker))
+        self.sessions = SessionSampler(lambda: worker_pids(worker), stack.sink.port) if stack.sink else None
 
     def __enter__(self) -> Meter:
         self.tree = tree_pids(self.worker)
         self.before = snapshot([*self.tree, self.stack.redis_pid, bench_pid(), self.stack.sink_pid])
         self.sampler.start()
+        if self.sessions:
+            self.sessions.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.after = snapshot([*self.tree, self.stack.redis_pid, bench_pid(), self.stack.sink_pid])
         self.peak_rss_kib = self.sampler.stop()
+        self.peak_sessions = self.sessions.stop() if self.sessions else {}
 
     def cpu(self) -> CpuUse:
         b, a = self.before, self.after
@@ -92,6 +97,11 @@ def _ids(prefix: str, start: int, count: int) -> list[str]:
     return [e["event_id"] for e in lead_events(prefix, start, count)]
 
 
+def tenants_in_play(count: int, tenants: int) -> list[str]:
+    """The tenants `count` events spread over `tenants` land on (`default` when not spread)."""
+    return [tenant_slug(i, tenants) for i in range(min(count, tenants))] if tenants else ["default"]
+
+
 def warm_up(stack: Stack, submitter: Submitter) -> int:
     """Push a few hundred events through: imports, templates, SMTP sessions and queues all ready."""
     report = submitter.submit(lead_events("warm", 0, WARM_UP), source="bench")
@@ -100,10 +110,11 @@ def warm_up(stack: Stack, submitter: Submitter) -> int:
     return stack.wait_final(len(report.accepted), timeout=120)
 
 
-def _result(name: str, stack: Stack, meter: Meter, ids: list[str], started: float) -> PipelineResult:
+def _result(name: str, stack: Stack, meter: Meter, ids: list[str], started: float, tenants: int = 0) -> PipelineResult:
     client = stack.client()
+    owners = [tenant_slug(i, tenants) for i in range(len(ids))] if tenants else None
     try:
-        timings: Timings = read_timings(client, ids)
+        timings: Timings = read_timings(client, ids, tenants=owners)
     finally:
         client.close()
     if not timings.final_at:
@@ -116,26 +127,40 @@ def _result(name: str, stack: Stack, meter: Meter, ids: list[str], started: floa
         cpu=meter.cpu(),
         peak_rss_kib=meter.peak_rss_kib,
         outcomes=dict(timings.outcomes),
+        peak_sessions=meter.peak_sessions,
     )
 
 
-def run_burst(stack: Stack, worker: WorkerProcess, submitter: Submitter, count: int, prefix: str = "burst") -> PipelineResult:
-    """Submit `count` events as fast as the submitter goes, while the workers drain them."""
-    done_before = stack.final_count()
+def run_burst(
+    stack: Stack, worker: WorkerProcess, submitter: Submitter, count: int, prefix: str = "burst", tenants: int = 0
+) -> PipelineResult:
+    """Submit `count` events as fast as the submitter goes, while the workers drain them.
+
+    `tenants` > 0 spreads the events round-robin over that many tenants (see `scenario.tenant_slug`).
+    """
+    in_play = tenants_in_play(count, tenants)
+    done_before = stack.final_count(tenant=in_play)
     with Meter(stack, worker) as meter:
         started = time.time()
         for start in range(0, count, SUBMIT_CHUNK):
-            submitter.submit(lead_events(prefix, start, min(SUBMIT_CHUNK, count - start)), source="bench")
-        stack.wait_final(done_before + count, timeout=max(120.0, count / 50))
-    return _result(f"pipeline burst {count:,}", stack, meter, _ids(prefix, 0, count), started)
+            submitter.submit(lead_events(prefix, start, min(SUBMIT_CHUNK, count - start), tenants), source="bench")
+        stack.wait_final(done_before + count, timeout=max(120.0, count / 50), tenants=in_play)
+    return _result(f"pipeline burst {count:,}", stack, meter, _ids(prefix, 0, count), started, tenants)
 
 
 def run_paced(
-    stack: Stack, worker: WorkerProcess, submitter: Submitter, rate: float, seconds: float, prefix: str = "paced"
+    stack: Stack,
+    worker: WorkerProcess,
+    submitter: Submitter,
+    rate: float,
+    seconds: float,
+    prefix: str = "paced",
+    tenants: int = 0,
 ) -> PipelineResult:
     """Submit at a steady `rate` for `seconds` (small batches every 20 ms); latency is what this run is for."""
     tick = 0.02
-    done_before = stack.final_count()
+    in_play = tenants_in_play(int(rate * seconds) + 1, tenants)
+    done_before = stack.final_count(tenant=in_play)
     sent = 0
     with Meter(stack, worker) as meter:
         started = time.time()
@@ -143,11 +168,11 @@ def run_paced(
         while (elapsed := time.monotonic() - clock) < seconds:
             due = int(rate * elapsed) - sent
             if due > 0:
-                submitter.submit(lead_events(prefix, sent, due), source="bench")
+                submitter.submit(lead_events(prefix, sent, due, tenants), source="bench")
                 sent += due
             time.sleep(max(0.0, tick - (time.monotonic() - clock - elapsed)))
-        stack.wait_final(done_before + sent, timeout=max(120.0, sent / 50))
-    result = _result(f"pipeline paced {rate:,.0f}/s", stack, meter, _ids(prefix, 0, sent), started)
+        stack.wait_final(done_before + sent, timeout=max(120.0, sent / 50), tenants=in_play)
+    result = _result(f"pipeline paced {rate:,.0f}/s", stack, meter, _ids(prefix, 0, sent), started, tenants)
     result.offered_rate = sent / seconds
     return result
 

@@ -121,3 +121,75 @@ class RssSampler:
         for pid in self.pids():
             self.peak_kib[pid] = max(self.peak_kib.get(pid, 0), status_kib(pid, "VmHWM"))
         return dict(self.peak_kib)
+
+
+TCP_ESTABLISHED = "01"
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """Inodes of the sockets `pid` holds open (its /proc/<pid>/fd links `socket:[N]`); empty once it is gone."""
+    found: set[int] = set()
+    try:
+        entries = list((PROC / str(pid) / "fd").iterdir())
+    except OSError:
+        return found
+    for entry in entries:
+        try:
+            target = os.readlink(entry)
+        except OSError:
+            continue  # closed between the listing and the readlink
+        if target.startswith("socket:["):
+            found.add(int(target[8:-1]))
+    return found
+
+
+def established_to(pid: int, port: int) -> int:
+    """TCP connections of `pid` in state ESTABLISHED whose remote port is `port` (IPv4 and IPv6)."""
+    inodes = socket_inodes(pid)
+    if not inodes:
+        return 0
+    count = 0
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (PROC / str(pid) / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            # sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == TCP_ESTABLISHED and int(fields[2].rpartition(":")[2], 16) == port:
+                count += int(fields[9]) in inodes
+    return count
+
+
+@dataclass
+class SessionSampler:
+    """Peak of the established TCP connections from each of `pids()` to `port`, sampled on a thread."""
+
+    pids: Callable[[], list[int]]
+    port: int
+    interval: float = 0.25
+    peak: dict[int, int] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> SessionSampler:
+        self._thread = threading.Thread(target=self._run, name="session-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def sample(self) -> dict[int, int]:
+        now = {pid: established_to(pid, self.port) for pid in self.pids()}
+        for pid, sessions in now.items():
+            self.peak[pid] = max(self.peak.get(pid, 0), sessions)
+        return now
+
+    def stop(self) -> dict[int, int]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return dict(self.peak)

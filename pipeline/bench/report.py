@@ -42,7 +42,7 @@ def _peak(result: PipelineResult) -> str:
     return " / ".join(_mb(k) for _, k in sorted(result.peak_rss_kib.items())) or "-"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
@@ -108,7 +108,7 @@ def main_table(results: BenchResults) -> list[str]:
             ]
         )
     header = ["case", "emails", "s", "emails/s", "p50 ms", "p95 ms", "p99 ms", "CPU-s/1k", "peak RSS MB/worker"]
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def cpu_table(results: BenchResults) -> list[str]:
@@ -143,7 +143,7 @@ def cpu_table(results: BenchResults) -> list[str]:
             ]
         )
     header = ["CPU seconds per 1,000 emails", "workers", "redis", "submitter/client", "ours", "smtp-sink", "whole machine"]
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def rss_lines(results: BenchResults) -> list[str]:

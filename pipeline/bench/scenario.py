@@ -60,7 +60,8 @@ class Settings:
     redis_max_connections: int = 1000
 
 
-def config_text(redis_url: str, sink_port: int, secret_file: Path, settings: Settings) -> str:
+def config_text(redis_url: str, sink_port: int, secret_file: Path, settings: Settings, extra: str = "") -> str:
+    """The bench's mailpipe.toml; `extra` is appended as is (more sections, e.g. `[database]` for the tenants run)."""
     accounts = "".join(
         f"""
 [[accounts]]
@@ -106,10 +107,10 @@ accounts = ["beta", "gamma"]
 
 [default]
 account = "gamma"
-"""
+{extra}"""
 
 
-def write_scenario(directory: Path, redis_url: str, sink_port: int, settings: Settings) -> Path:
+def write_scenario(directory: Path, redis_url: str, sink_port: int, settings: Settings, extra: str = "") -> Path:
     """Write templates, the link-signing secret and mailpipe.toml into `directory`; return the config path."""
     templates = directory / "templates"
     templates.mkdir(parents=True, exist_ok=True)
@@ -120,11 +121,16 @@ def write_scenario(directory: Path, redis_url: str, sink_port: int, settings: Se
         secret_file.write_text(os.urandom(32).hex(), encoding="utf-8")
         secret_file.chmod(0o600)
     path = directory / "mailpipe.toml"
-    path.write_text(config_text(redis_url, sink_port, secret_file, settings), encoding="utf-8")
+    path.write_text(config_text(redis_url, sink_port, secret_file, settings, extra), encoding="utf-8")
     return path
 
 
-def lead_event(prefix: str, i: int) -> dict[str, Any]:
+def tenant_slug(i: int, tenants: int) -> str:
+    """The tenant of event number `i` when events are spread round-robin over `tenants` tenants (0: `default`)."""
+    return f"t{i % tenants:05d}" if tenants else "default"
+
+
+def lead_event(prefix: str, i: int, tenants: int = 0) -> dict[str, Any]:
     event: dict[str, Any] = {
         "event_id": f"{prefix}-{i:07d}",
         "to": f"lead{i}@receiver.example",
@@ -143,6 +149,8 @@ def lead_event(prefix: str, i: int) -> dict[str, Any]:
         "tags": ["bench"],
         "metadata": {"source": "bench"},
     }
+    if tenants:
+        event["tenant"] = tenant_slug(i, tenants)
     if i % 3 == 0:
         event["list"] = "nordics"
     elif i % 3 == 1:
@@ -150,9 +158,9 @@ def lead_event(prefix: str, i: int) -> dict[str, Any]:
     return event
 
 
-def lead_events(prefix: str, start: int, count: int) -> Iterator[dict[str, Any]]:
+def lead_events(prefix: str, start: int, count: int, tenants: int = 0) -> Iterator[dict[str, Any]]:
     for i in range(start, start + count):
-        yield lead_event(prefix, i)
+        yield lead_event(prefix, i, tenants)
 
 
 def write_jsonl(path: Path, prefix: str, count: int) -> Path:
