@@ -38,6 +38,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", type=Path, metavar="DIR", help="attach py-spy to the workers and the submit command")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work directory to keep (logs, config); default a temp dir")
+    parser.add_argument(
+        "--tenants",
+        type=int,
+        metavar="N",
+        help="accounts from a private PostgreSQL: 1 tenant vs N tenants x 3 accounts, same run (with --quick: fewer events)",
+    )
+    parser.add_argument("--max-cached", type=int, help="with --tenants: [tenants] max_cached (default: the config default)")
+    parser.add_argument(
+        "--max-sessions", type=int, help="with --tenants: [tenants] max_smtp_sessions (default: the config default)"
+    )
     return parser.parse_args(argv)
 
 
@@ -66,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         redis_max_connections=args.redis_max_connections,
     )
     directory = args.keep or Path(tempfile.mkdtemp(prefix="mailpipe-bench-"))
+    if args.tenants is not None:
+        return _tenants(args, settings, env, directory)
     try:
         results = run_bench(
             directory,
@@ -85,6 +97,36 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(to_json(results), encoding="utf-8")
     print(render(results))
+    return 0
+
+
+def _tenants(args: argparse.Namespace, settings: Settings, env: dict[str, str], directory: Path) -> int:
+    from pipeline.bench import tenants
+
+    if args.tenants < 1:
+        print(f"--tenants wants a number of tenants >= 1, got {args.tenants}", file=sys.stderr)
+        return 2
+    try:
+        results = tenants.run_tenants(
+            directory,
+            tenants.TENANTS_QUICK if args.quick else tenants.TENANTS_FULL,
+            args.tenants,
+            mode="quick" if args.quick else "full",
+            settings=settings,
+            max_cached=args.max_cached,
+            max_sessions=args.max_sessions,
+            worker_env=env,
+            say=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except (BenchError, MailpipeError) as exc:
+        print(f"bench failed: {exc} (work directory {directory})", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep is None:
+            shutil.rmtree(directory, ignore_errors=True)
+    if args.json:
+        args.json.write_text(tenants.tenants_json(results), encoding="utf-8")
+    print(tenants.render_tenants(results))
     return 0
 
 
