@@ -38,9 +38,6 @@ import pluggy
 from pipeline.errors import ConfigError, PluginError
 from pipeline.plugin_host import hookspecs
 from pipeline.plugin_host.presets import ProviderPreset
-from pipeline.plugin_host.provider import ProviderPlugin
-from pipeline.plugin_host.provider import is_provider as is_provider  # re-exported: plugins import it from here
-from pipeline.plugin_host.provider import provider_family as provider_family
 
 if TYPE_CHECKING:
     from pipeline.config import AccountConfig, Config
@@ -109,6 +106,22 @@ class LoadOptions:
             block=_names(env.get(ENV_BLOCK, "")),
             trace=env.get(ENV_TRACE, "").strip().lower() in ("1", "true", "yes", "on"),
         )
+
+
+class ProviderPlugin:
+    """The hook implementations of one provider, built from its tables by
+    ``pipeline.plugin_host.provider.provider_plugin``; only the hooks its modules feed are attributes.
+
+    A plugin module whose ``plugin`` attribute is one of these is registered as that object.
+    """
+
+    def __init__(self, name: str, origin: str) -> None:
+        self.name = name
+        self.origin = origin  # the package the tables came from
+
+    def __repr__(self) -> str:
+        hooks = sorted(attr for attr in vars(self) if attr.startswith(hookspecs.PROJECT + "_"))
+        return f"ProviderPlugin({self.name!r} from {self.origin}: {', '.join(hooks)})"
 
 
 class MailpipePluginManager(pluggy.PluginManager):
@@ -390,6 +403,16 @@ def presets(pm: pluggy.PluginManager | None = None) -> dict[str, ProviderPreset]
         for preset in batch:
             merged[preset.name] = preset
     return merged
+
+
+def provider_family(provider: str) -> str:
+    """``mailgun@eu`` → ``mailgun``; ``gmail+workspace`` → ``gmail``."""
+    return re.split(r"[@+]", provider, maxsplit=1)[0]
+
+
+def is_provider(account: AccountConfig | None, name: str) -> bool:
+    """True when the account uses provider ``name`` (any of its region or option variants)."""
+    return account is not None and provider_family(account.provider) == name
 
 
 def preset_for(account: AccountConfig, pm: pluggy.PluginManager | None = None) -> ProviderPreset | None:

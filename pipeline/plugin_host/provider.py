@@ -23,7 +23,6 @@ a :class:`ProviderPlugin`; a plugin written with ``@hookimpl`` functions works a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from email.message import Message
 from types import ModuleType
@@ -35,29 +34,8 @@ from pipeline.feedback.webhooks import WebhookSettings
 from pipeline.models import DeliveryEvent, RoutedMessage, SendReply, Verdict
 from pipeline.plugin_host.hints import Hint, matching
 from pipeline.plugin_host.hookspecs import hookimpl
+from pipeline.plugin_host.manager import ProviderPlugin, is_provider
 from pipeline.plugin_host.presets import ProviderPreset
-
-
-def provider_family(provider: str) -> str:
-    """``mailgun@eu`` → ``mailgun``; ``gmail+workspace`` → ``gmail``."""
-    return re.split(r"[@+]", provider, maxsplit=1)[0]
-
-
-def is_provider(account: AccountConfig | None, name: str) -> bool:
-    """True when the account uses provider ``name`` (any of its region or option variants)."""
-    return account is not None and provider_family(account.provider) == name
-
-
-class ProviderPlugin:
-    """The hook implementations of one provider; only the hooks its modules feed are attributes."""
-
-    def __init__(self, name: str, origin: str) -> None:
-        self.name = name
-        self.origin = origin  # the package the tables came from, for error messages and `mailpipe plugins`
-
-    def __repr__(self) -> str:
-        hooks = sorted(attr for attr in vars(self) if attr.startswith("mailpipe_"))
-        return f"ProviderPlugin({self.name!r} from {self.origin}: {', '.join(hooks)})"
 
 
 def _required(module: ModuleType, attr: str, what: str) -> Any:
