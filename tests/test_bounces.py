@@ -147,12 +147,12 @@ def test_a_parser_bug_is_flagged_logged_and_counted_not_passed_off_as_ordinary_m
     def broken(*_args: object, **_kwargs: object) -> BounceReport:
         raise RuntimeError("parser bug")
 
-    before = REGISTRY.get_sample_value("mailpipe_bounce_parse_internal_errors_total") or 0.0
+    before = REGISTRY.get_sample_value("mailpipe_bounce_parse_internal_errors_total", {"parser": "bounce"}) or 0.0
     monkeypatch.setattr(bounce_parse, "_parse", broken)
     with caplog.at_level(logging.ERROR, logger="pipeline.bounces.parse"):
         report = parse_bounce((FIXTURES / "postfix/user-unknown.eml").read_bytes())
     assert report.internal_error and not report.is_bounce
-    assert REGISTRY.get_sample_value("mailpipe_bounce_parse_internal_errors_total") == before + 1
+    assert REGISTRY.get_sample_value("mailpipe_bounce_parse_internal_errors_total", {"parser": "bounce"}) == before + 1
     assert any(r.message == "bounce_parse_internal_error" and r.exc_info for r in caplog.records)
 
 

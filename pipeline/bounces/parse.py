@@ -6,8 +6,6 @@ import logging
 import re
 from email.message import Message
 
-from prometheus_client import Counter
-
 from pipeline.bounces.classify import classify
 from pipeline.bounces.collect import Collected, collect, original_recipient
 from pipeline.bounces.families import detect
@@ -17,11 +15,9 @@ from pipeline.bounces.mime import MailView, build_view, load_message
 from pipeline.bounces.nonbounce import autoreply_address, bounce_evidence, feedback_addresses, is_autoreply, is_feedback
 from pipeline.bounces.report import BounceCategory, BouncedRecipient, BounceKind, BounceReport
 from pipeline.bounces.textscan import cut_original
+from pipeline.observe import metrics
 
 log = logging.getLogger(__name__)
-PARSE_INTERNAL_ERRORS = Counter(
-    "mailpipe_bounce_parse_internal_errors_total", "Mails the bounce parser failed on (a parser bug, not a bad mail)."
-)
 MAX_NESTING = 3
 _ANGLE_ID = re.compile(r"<[^<>\s]+>")
 _MESSAGE_ID = re.compile(r"^\s*Message-I[Dd]\s*:\s*(<[^<>\s]+>|[^\s<>]+@[^\s<>]+)", re.I | re.M)
@@ -38,7 +34,7 @@ def parse_bounce(raw: bytes | str | Message) -> BounceReport:
         return _parse(load_message(raw), depth=0)
     except Exception as exc:
         log.error("bounce_parse_internal_error", exc_info=True, extra={"error_type": type(exc).__name__})
-        PARSE_INTERNAL_ERRORS.inc()
+        metrics.bounce_parse_internal_error()
         return BounceReport(internal_error=True)
 
 

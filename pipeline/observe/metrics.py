@@ -92,6 +92,13 @@ ACCOUNT_SIGNALS = Counter(
     ["account", "provider", "signal"],
 )
 BOUNCES = Counter("mailpipe_bounces_total", "Bounces by reason, hard or soft.", ["account", "provider", "reason", "kind"])
+# Labelled, like every instrument here: an unlabelled one writes its multiprocess file at import,
+# before `mailpipe worker` has made the metrics directory.
+BOUNCE_PARSE_ERRORS = Counter(
+    "mailpipe_bounce_parse_internal_errors",
+    "Mails the bounce parser failed on (a parser bug, not a bad mail).",
+    ["parser"],
+)
 COMPLAINTS = Counter("mailpipe_complaints_total", "Spam complaints (ARF feedback).", ["provider", "reason"])
 DELIVERY_LATENCY = Histogram(
     "mailpipe_delivery_latency_seconds",
@@ -178,6 +185,10 @@ def bounce(provider: str, reason: str | None, *, hard: bool, account: str = "unk
     """Count a bounce: at send time (classify) or later (webhook, bounce mailbox: account may be unknown)."""
     account = account_label(account)
     BOUNCES.labels(account, provider, reason_label(reason), "hard" if hard else "soft").inc()
+
+
+def bounce_parse_internal_error() -> None:
+    BOUNCE_PARSE_ERRORS.labels("bounce").inc()
 
 
 def complaint(provider: str, reason: str | None = "feedback") -> None:
