@@ -16,19 +16,12 @@ from pipeline.bench.sink import SmtpSink
 from pipeline.config import Config
 from pipeline.models import FINAL_OUTCOMES
 from pipeline.runtime.processes import WorkerProcess
+from pipeline.state import lua_scripts
 from pipeline.state.keys import outcome_counts
 from pipeline.state.localredis import LocalRedis
 
 COUNTER_CHUNK = 2000  # outcome hashes summed per Redis call
-SUM_FINAL = """
-local total = 0
-for _, key in ipairs(KEYS) do
-  for _, value in ipairs(redis.call('HMGET', key, unpack(ARGV))) do
-    if value then total = total + tonumber(value) end
-  end
-end
-return total
-"""
+SUM_FINAL = lua_scripts.load("outcome_counts_sum")
 
 
 class BenchError(RuntimeError):
@@ -127,7 +120,7 @@ class Stack:
             # Summed inside Redis: parsing 10,000 hashes in this process every poll took CPU from the workers.
             for start in range(0, len(names), COUNTER_CHUNK):
                 keys = [outcome_counts(name) for name in names[start : start + COUNTER_CHUNK]]
-                total += int(own.eval(SUM_FINAL, len(keys), *keys, *sorted(FINAL_OUTCOMES)))
+                total += int(lua_scripts.run(own, SUM_FINAL.bind(keys=keys, args=sorted(FINAL_OUTCOMES))))
         finally:
             if client is None:
                 own.close()
