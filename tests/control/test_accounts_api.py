@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Api, account_body
+from control_kit import Api, account_body
 
 
 def test_an_account_is_saved_without_verification_and_its_password_is_write_only(api: Api) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import INGEST_TOKEN, Api
+from control_kit import INGEST_TOKEN, Api
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 

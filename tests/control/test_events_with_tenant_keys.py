@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import redis
-from conftest import ADMIN_TOKEN, INGEST_TOKEN, Api, lead
+from control_kit import ADMIN_TOKEN, INGEST_TOKEN, Api, lead
 
 from pipeline.state.status import StatusStore
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import Api, account_body, app_for
+from control_kit import Api, account_body, app_for
 from fastapi.testclient import TestClient
 
 from pipeline.control.context import ControlContext

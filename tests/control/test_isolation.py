@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import redis
-from conftest import Api, account_body, lead
+from control_kit import Api, account_body, lead
 from sqlalchemy import Engine, text
 
 from pipeline.archive.consumer import Archiver

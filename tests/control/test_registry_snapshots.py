@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from conftest import Api, account_body
+from control_kit import Api, account_body
 
 from pipeline.control.context import ControlContext
 from pipeline.registry.cache import Registry

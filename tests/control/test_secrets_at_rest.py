@@ -6,7 +6,7 @@ import logging
 import subprocess
 
 import pytest
-from conftest import MASTER, Api, account_body
+from control_kit import MASTER, Api, account_body
 from sqlalchemy import text
 
 from pipeline.control import accounts, tenants

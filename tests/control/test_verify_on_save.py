@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import Api, app_for
+from control_kit import Api, app_for
 from fastapi.testclient import TestClient
 
 from pipeline.control.context import ControlContext

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import Dovecot
+from inbox_kit import Dovecot
 from eventually import eventually
 
 from pipeline.config import Config, load_config

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IMAP_PASSWORD, IMAP_USER, Dovecot
+from inbox_kit import IMAP_PASSWORD, IMAP_USER, Dovecot
 from eventually import eventually
 from fastapi import FastAPI
 from fastapi.testclient import TestClient

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from conftest import Tenants
+from tenants_kit import Tenants
 from eventually import wait_until_final
 
 from pipeline.config import load_config
