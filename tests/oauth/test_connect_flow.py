@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import redis
-from conftest import MAILBOX, PLATFORM, Deployment
+from connect_testbed import MAILBOX, PLATFORM, Deployment
 from fake_provider import FakeProvider
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MAILBOX
+from connect_testbed import MAILBOX
 from fake_provider import FakeProvider
 
 from pipeline.config.inbox import ImapSettings

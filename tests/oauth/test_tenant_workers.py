@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from conftest import MAILBOX, Deployment
+from connect_testbed import MAILBOX, Deployment
 from eventually import wait_until_final
 from fake_provider import FakeProvider
 from testbed import SMTP_USERS

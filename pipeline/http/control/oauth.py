@@ -42,7 +42,7 @@ from pipeline.oauth.connect import (
     with_result,
 )
 from pipeline.oauth.errors import OAuthError, StateRefused
-from pipeline.plugin_host.provider import provider_family
+from pipeline.plugin_host.manager import provider_family
 from pipeline.registry.refs import account_ref
 
 log = structlog.get_logger("mailpipe.oauth")
