@@ -128,3 +128,17 @@ def test_a_campaigns_follow_ups_stick_to_the_first_mailbox_and_wait_when_it_is_p
     waiting = route_stage.handle([request(i) for i in range(900, 904)], ctx)
     stages = Counter((f.stage, chosen[f.item.split('"to":"')[1].split('"')[0]]) for f in waiting)
     assert stages == {("rate_limit", "alpha"): 2, ("route", "beta"): 2}  # beta's recipients wait for beta
+
+
+def test_a_message_that_failed_on_its_sticky_mailbox_is_routed_elsewhere_and_the_new_one_remembered(
+    write_config, smtp_server, tls_files
+) -> None:  # type: ignore[no-untyped-def]
+    ctx = pool_ctx(write_config, smtp_server, tls_files, "round_robin")
+    first = route_stage.handle([request(950)], ctx)[0]
+    account = first.item.split('"account":"')[1].split('"')[0]
+    other = "beta" if account == "alpha" else "alpha"
+    rerouted = request(950).model_copy(update={"excluded_accounts": [account]})  # e.g. it met a 535 there
+    again = route_stage.handle([rerouted], ctx)[0]
+    assert again.stage == "rate_limit" and f'"account":"{other}"' in again.item
+    follow_up = route_stage.handle([request(950)], ctx)[0]
+    assert f'"account":"{other}"' in follow_up.item  # the mailbox that will really send it first

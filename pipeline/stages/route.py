@@ -148,6 +148,7 @@ def handle(requests: list[RouteRequest], ctx: StageContext) -> list[Forward]:
     sticky = _sticky_reads(requests, pool_of, ctx)
     assigned: dict[str, int] = {}
     remember: dict[str, str] = {}
+    replace_sticky: set[str | None] = set()
     for tenant, batch in by_tenant.items():
         found = ctx.suppression.lookup(tenant, [r.message.event.to for r in batch], [r.message.event.list_name for r in batch])
         waiting: dict[float, list[str]] = {}
@@ -156,6 +157,11 @@ def handle(requests: list[RouteRequest], ctx: StageContext) -> list[Forward]:
             reason = suppression.reason if suppression else None
             pool = pool_of[id(request)]
             key = sticky.get(id(request), (None, None))
+            if key[1] is not None and key[1] in request.excluded_accounts:
+                # This very message failed there (auth, connection) and was never sent from it:
+                # the mailbox was remembered too early, so choose again and remember the new one.
+                key = (key[0], None)
+                replace_sticky.add(key[0])
             decision = route(
                 request,
                 ctx,
@@ -188,7 +194,7 @@ def handle(requests: list[RouteRequest], ctx: StageContext) -> list[Forward]:
         ttl = int(ctx.config.tenants.sticky_days * 86400)
         pipe = ctx.redis.pipeline(transaction=False)
         for name, ref in remember.items():
-            pipe.set(name, ref, ex=ttl, nx=True)
+            pipe.set(name, ref, ex=ttl, nx=name not in replace_sticky)
         pipe.execute()
     ctx.status.record(transitions)
     return forwards
