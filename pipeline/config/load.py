@@ -51,10 +51,10 @@ def parse_config(text: str, path: Path) -> Config:
 
 def raw_references(raw: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
     """Reference problems found in the raw TOML, so one run reports them beside schema errors."""
-    accounts = raw.get("accounts") if isinstance(raw.get("accounts"), list) else []
+    accounts: list[Any] = raw["accounts"] if isinstance(raw.get("accounts"), list) else []
     names = {a.get("name") for a in accounts if isinstance(a, dict)}
     problems: list[tuple[tuple[Any, ...], str]] = []
-    routes = raw.get("routes") if isinstance(raw.get("routes"), list) else []
+    routes: list[Any] = raw["routes"] if isinstance(raw.get("routes"), list) else []
     for index, route in enumerate(routes):
         for name in route.get("accounts", []) if isinstance(route, dict) else []:
             if name not in names:

@@ -17,7 +17,7 @@ from pipeline.control.crypto import Keyring
 from pipeline.control.verify_service import LiteralSecret
 from pipeline.db.tables import Route, SmtpAccount, Tenant, TenantDataKey
 from pipeline.plugin_host.manager import preset_for
-from pipeline.plugin_host.presets import Security
+from pipeline.plugin_host.presets import Limits, Security
 from pipeline.registry.refs import DEFAULT_TENANT, account_ref
 from pipeline.registry.snapshot import AccountStatus, SendingAccount, TenantSnapshot
 
@@ -128,7 +128,7 @@ class DatabaseSource:
             from_name=row.from_name,
             reply_to=row.reply_to,
             envelope_from=row.envelope_from,
-            limits=row.limits or None,
+            limits=Limits.model_validate(row.limits) if row.limits else None,
             imap=imap,
             ca_file=self.trusted_ca_file,
             auth_method=AuthMethod.XOAUTH2 if oauth is not None else None,

@@ -140,10 +140,10 @@ def handle(requests: list[RouteRequest], ctx: StageContext) -> list[Forward]:
     pool_of = {id(r): p for r, p in zip(requests, pools, strict=True)}
     refs = sorted({ref for p in pools if p is not None for ref in p.refs if ctx.registry.account(ref) is not None})
     usage = read_usage(ctx.redis, [ctx.account(ref) for ref in refs], ctx.config.rate_limit, now)
-    for ref, found in usage.items():
+    for ref, standing in usage.items():
         account = ctx.registry.account(ref)
         if account is not None and not account.usable:  # paused by the tenant, or auth_failed
-            usage[ref] = dataclasses.replace(found, paused=True)
+            usage[ref] = dataclasses.replace(standing, paused=True)
     paused = {name: u.paused for name, u in usage.items()}
     sticky = _sticky_reads(requests, pool_of, ctx)
     assigned: dict[str, int] = {}
@@ -211,7 +211,7 @@ def _sticky_reads(
             wanted[id(request)] = sticky_key(event.tenant, event.campaign, event.to)
     if not wanted:
         return {}
-    values = ctx.redis.mget(list(wanted.values()))
+    values: list[bytes | None] = ctx.redis.mget(list(wanted.values()))  # type: ignore[assignment]
     return {rid: (name, v.decode() if v else None) for (rid, name), v in zip(wanted.items(), values, strict=True)}
 
 
