@@ -8,7 +8,8 @@ from pipeline.models import AccountSignal, SendReply, Verdict
 REPLY_RULES: tuple[ReplyRule, ...] = (
     # Basic authentication turned off for SMTP AUTH (Exchange Online, end of 2026 by default): only OAuth helps.
     ReplyRule(
-        r"5\.7\.139|5\.7\.30\b|basic authentication is (?:disabled|not supported)",
+        # 5.7.139 also says "SmtpClientAuthentication is disabled" (SMTP AUTH off): an admin switch, not OAuth.
+        r"(?is)^(?!.*smtpclientauthentication).*(?:5\.7\.139|5\.7\.30\b|basic authentication is (?:disabled|not supported))",
         codes=(535, 550),
         reason="basic_auth_disabled",
         signal=AccountSignal.AUTH_FAILED,
