@@ -6,7 +6,10 @@ HINTS = (
     hint(
         "Basic authentication is disabled for this mailbox (535 5.7.139 / 550 5.7.30): switch this mailbox to OAuth "
         '(auth_method = "xoauth2", or connect it with POST /v1/tenants/{{tenant}}/accounts/{{name}}/oauth/start).',
-        reply=r"(?is)^(?!.*smtpclientauthentication).*(?:5\.7\.139|5\.7\.30\b|basic authentication is (?:disabled|not supported))",
+        reply=(
+            r"(?is)^(?!.*smtpclientauthentication)"
+            r".*(?:5\.7\.139|5\.7\.30\b|basic authentication is (?:disabled|not supported))"
+        ),
     ),
     hint(
         "SMTP AUTH is disabled for this mailbox or the whole tenant (5.7.139): in the Microsoft 365 admin centre, "
