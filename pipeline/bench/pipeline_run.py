@@ -67,7 +67,7 @@ class Meter:
         self.stack = stack
         self.worker = worker
         self.sampler = RssSampler(lambda: worker_pids(worker))
-        self.sessions = SessionSampler(lambda: worker_pids(worker), stack.sink.port) if stack.sink else None
+        self.sessions = SessionSampler(lambda: worker_pids(worker), stack.sink.port, interval=1.0) if stack.sink else None
 
     def __enter__(self) -> Meter:
         self.tree = tree_pids(self.worker)
