@@ -32,3 +32,35 @@ timeout = 5
 limits = {{ per_second = {per_second} }}
 {extra}
 """
+
+
+def database_deployment_toml(
+    redis_url: str, pg_url: str, ca_file: str, smtp_ports: list[int], master_env: str, admin_env: str, extra: str = ""
+) -> str:
+    """A deployment with a database: tenants' accounts live in PostgreSQL, the local SMTP servers allowed."""
+    return f"""
+[broker]
+url = "{redis_url}"
+heartbeat_timeout_ms = 5000
+
+[database]
+url = "{pg_url}"
+
+[secrets]
+master_keys = ["env:{master_env}"]
+
+[serve]
+admin_tokens = ["env:{admin_env}"]
+allow_hosts = ["127.0.0.1/32"]
+allow_ports = {sorted(smtp_ports)}
+trusted_ca_file = "{ca_file}"
+
+[retry]
+base_delay = 0.3
+max_delay = 2
+max_attempts = 4
+
+[tenants]
+no_account_wait = 2
+{extra}
+"""

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from connect_testbed import ADMIN, MAILBOX, MASTER_ENV, PLATFORM, STATE_SECRET_ENV, Deployment
 from fake_provider import CLIENT_ID, CLIENT_SECRET, FakeProvider
-from testbed import SMTP_USERS, account_toml
+from testbed import SMTP_USERS, account_toml, database_deployment_toml
 from xoauth2_smtp import XOAuth2SMTP
 
 from pipeline.config import load_config
@@ -114,31 +114,7 @@ def deployment(
     (tmp_path / "templates").mkdir(exist_ok=True)
     ports = sorted({xoauth2_smtp.port, smtp_server.ports["starttls"]})
     path = tmp_path / "mailpipe.toml"
-    path.write_text(f"""
-[broker]
-url = "{redis_url}"
-heartbeat_timeout_ms = 5000
-
-[database]
-url = "{pg_url}"
-
-[secrets]
-master_keys = ["env:{MASTER_ENV}"]
-
-[serve]
-admin_tokens = ["env:TEST_MAILPIPE_ADMIN"]
-allow_hosts = ["127.0.0.1/32"]
-allow_ports = {ports}
-trusted_ca_file = "{tls_files.ca_file}"
-
-[retry]
-base_delay = 0.3
-max_delay = 2
-max_attempts = 4
-
-[tenants]
-no_account_wait = 2
-
+    oauth = f"""
 [oauth]
 state_secret = "env:{STATE_SECRET_ENV}"
 return_origins = ["{PLATFORM}"]
@@ -149,7 +125,9 @@ client_secret = "env:TEST_PW_OAUTH_CLIENT_SECRET"
 redirect_url = "http://testserver/v1/oauth/callback"
 authorize_url = "{provider.authorize_url}"
 token_url = "{provider.token_url}"
-""")
+"""
+    toml = database_deployment_toml(redis_url, pg_url, tls_files.ca_file, ports, MASTER_ENV, "TEST_MAILPIPE_ADMIN", oauth)
+    path.write_text(toml)
     monkeypatch.setenv("MAILPIPE_CONFIG", str(path))
     config = load_config(path)
     control = control_context(config)

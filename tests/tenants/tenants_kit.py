@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from testbed import database_deployment_toml
 
 from pipeline.config import load_config
 from pipeline.control.build import control_context
@@ -81,32 +82,8 @@ def tenant_config(
 
     def write(extra: str = "") -> Path:
         path = tmp_path / "mailpipe.toml"
-        path.write_text(f"""
-[broker]
-url = "{redis_url}"
-heartbeat_timeout_ms = 5000
-
-[database]
-url = "{pg_url}"
-
-[secrets]
-master_keys = ["env:{MASTER_ENV}"]
-
-[serve]
-admin_tokens = ["env:TEST_MAILPIPE_ADMIN"]
-allow_hosts = ["127.0.0.1/32"]
-allow_ports = {ports}
-trusted_ca_file = "{tls_files.ca_file}"
-
-[retry]
-base_delay = 0.3
-max_delay = 2
-max_attempts = 4
-
-[tenants]
-no_account_wait = 2
-{extra}
-""")
+        toml = database_deployment_toml(redis_url, pg_url, tls_files.ca_file, ports, MASTER_ENV, "TEST_MAILPIPE_ADMIN", extra)
+        path.write_text(toml)
         monkeypatch.setenv("MAILPIPE_CONFIG", str(path))
         monkeypatch.setenv("TEST_MAILPIPE_ADMIN", ADMIN)
         return path
