@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import sys
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -395,14 +396,28 @@ def reset_plugin_managers() -> None:
     _cached.cache_clear()
 
 
+_preset_cache: weakref.WeakKeyDictionary[pluggy.PluginManager, tuple[frozenset[int], dict[str, ProviderPreset]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def presets(pm: pluggy.PluginManager | None = None) -> dict[str, ProviderPreset]:
-    """Every preset by name; a later plugin's preset replaces an earlier one of the same name."""
+    """Every preset by name; a later plugin's preset replaces an earlier one of the same name.
+
+    Kept per plugin manager until its set of plugins changes: resolving a tenant's accounts asks for
+    the presets once per account, and the hook builds every provider's presets on each call.
+    """
     pm = pm or get_plugin_manager()
+    registered = frozenset(id(plugin) for plugin in pm.get_plugins())
+    cached = _preset_cache.get(pm)
+    if cached is not None and cached[0] == registered:
+        return dict(cached[1])
     merged: dict[str, ProviderPreset] = {}
     for batch in reversed(pm.hook.mailpipe_provider_presets()):
         for preset in batch:
             merged[preset.name] = preset
-    return merged
+    _preset_cache[pm] = (registered, merged)
+    return dict(merged)
 
 
 def provider_family(provider: str) -> str:

@@ -161,6 +161,7 @@ class AccountPool:
             if now - session.last_used < IDLE_SECONDS and session.client.is_connected:
                 return session.client, True
             session.client.close()
+        self.budget.make_room()  # the cap holds open sockets, not only sends in progress
         return await self._open(), False
 
     def _release(self, client: aiosmtplib.SMTP) -> None:
@@ -176,7 +177,7 @@ class AccountPool:
         started = time.monotonic()
         async with self.budget.active, self.slots:
             reply = await self._send_once(sender, recipient, data, smtputf8, before_data, allow_retry=True)
-        self.budget.trim()
+        self.budget.make_room()
         reply.elapsed = round(time.monotonic() - started, 6)
         return reply
 
@@ -286,12 +287,14 @@ class SessionBudget:
     def open_sessions(self) -> int:
         return self.in_use + sum(len(pool.idle) for pool in self.pools.values())
 
-    def trim(self) -> None:
-        idle = [(session.last_used, pool, session) for pool in self.pools.values() for session in pool.idle]
+    def make_room(self) -> None:
+        """Before a new session opens: close least recently used idle ones so that open ≤ limit."""
+        idle = sorted(
+            ((session.last_used, pool, session) for pool in self.pools.values() for session in pool.idle),
+            key=lambda item: item[0],
+        )
         excess = self.in_use + len(idle) - self.limit
-        if excess <= 0:
-            return
-        for _, pool, session in sorted(idle, key=lambda item: item[0])[:excess]:
+        for _, pool, session in idle[: max(0, excess)]:
             pool.idle.remove(session)
             session.client.close()
 
