@@ -64,7 +64,7 @@ def test_reason_labels_stay_a_closed_set() -> None:
 
 def test_every_metric_follows_the_naming_rules_and_has_only_low_cardinality_labels() -> None:
     instruments = [m for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)]
-    assert len(instruments) == 17
+    assert len(instruments) == 18
     for metric in instruments:
         assert metric._name.startswith("mailpipe_"), metric._name
         assert not set(metric._labelnames) & FORBIDDEN_LABELS, metric._name

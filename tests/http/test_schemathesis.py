@@ -5,6 +5,9 @@ Bounded: at most 50 examples per operation, the examples, coverage and fuzzing p
 
 from __future__ import annotations
 
+import base64
+import os
+
 import re
 import subprocess
 import sys
@@ -22,9 +25,16 @@ INGEST_TOKEN = "ingest-token-for-tests-0123456789"
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_in_the_ingest_api_or_any_other_operation(
-    serve_config: Callable[..., Config], start_app: Callable[..., Any], tmp_path: Path
+    serve_config: Callable[..., Config],
+    start_app: Callable[..., Any],
+    tmp_path: Path,
+    pg_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url, _ = start_app(serve_config())
+    # With a database, so the control-plane operations run for real instead of answering "not configured".
+    monkeypatch.setenv("TEST_SCHEMA_MASTER_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
+    database = f'[database]\nurl = "{pg_url}"\n\n[secrets]\nmaster_keys = ["env:TEST_SCHEMA_MASTER_KEY"]\n'
+    url, _ = start_app(serve_config(database))
     st = Path(sys.executable).with_name("st")
     args = [
         str(st),
