@@ -92,5 +92,5 @@ def test_config_check_accepts_a_valid_file(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_an_unparseable_file_names_the_toml_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="x.toml"):
+    with pytest.raises(ConfigError, match=r"x\.toml"):
         parse_config("[[accounts]\nname=", tmp_path / "x.toml")

@@ -50,7 +50,7 @@ def test_two_hundred_events_across_three_routes_are_each_received_once_with_thei
     assert len(received) == 200 and set(by_recipient.values()) == {1}
     for message in received:
         i = int(message.rcpt_to[0].removeprefix("lead").split("@")[0])
-        route, account = ROUTE_OF[i % 3]
+        _route, account = ROUTE_OF[i % 3]
         assert message.auth_user == account
         assert message.header("From") == f"{account.title()} Sender <{account}@sender.example>"
         assert message.header("Reply-To") == f"replies-{account}@sender.example"

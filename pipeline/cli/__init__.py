@@ -7,8 +7,8 @@ import typer
 from pipeline.cli import accounts, bounce, control_cmds, core, database, inbox, plugins_cmd, serve, webhooks_cmd
 from pipeline.cli import archive as archive_cmd
 from pipeline.cli import events as events_cmd
-from pipeline.cli import suppression as suppression_cmd
 from pipeline.cli import status as status_cmd
+from pipeline.cli import suppression as suppression_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="mailpipe: lead email through your own SMTP accounts.")
 core.register(app)
@@ -28,9 +28,9 @@ app.add_typer(database.app, name="db", help="The PostgreSQL schema: upgrade, dow
 control_cmds.register(app)
 webhooks_cmd.register(app)
 archive_cmd.register(app)
+events_cmd.register(app)
+suppression_cmd.register(app)
 
 
 def main() -> None:
     app()
-events_cmd.register(app)
-suppression_cmd.register(app)

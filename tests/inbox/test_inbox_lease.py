@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from inbox_kit import Dovecot
 from eventually import eventually
+from inbox_kit import Dovecot
 
 from pipeline.config import Config, load_config
 from pipeline.context import build_context

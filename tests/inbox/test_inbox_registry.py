@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inbox_kit import IMAP_PASSWORD, IMAP_USER, Dovecot
 from eventually import eventually
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from inbox_kit import IMAP_PASSWORD, IMAP_USER, Dovecot
 from inbox_mails import reply
 
 from pipeline.config import load_config

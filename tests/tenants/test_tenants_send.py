@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from tenants_kit import Tenants
 from eventually import wait_until_final
+from tenants_kit import Tenants
 
 from pipeline.config import load_config
 from pipeline.state.status import StatusStore
