@@ -56,8 +56,9 @@ class Submitter:
                 event = raw if isinstance(raw, LeadEvent) else parse_event(raw)
             except InvalidEvent as exc:
                 report.errors.append(ItemError(index, exc.errors, _event_id_of(raw)))
-                tenant = raw.get("tenant") if isinstance(raw, dict) and isinstance(raw.get("tenant"), str) else "default"
-                self.status.refuse_input(tenant if tenant.isidentifier() else "default", str(raw), exc.errors, source)
+                named = raw.get("tenant") if isinstance(raw, dict) else None
+                tenant = named if isinstance(named, str) and named.isidentifier() else "default"
+                self.status.refuse_input(tenant, str(raw), exc.errors, source)
                 continue
             chunk.append(event)
             if len(chunk) >= ACCEPT_CHUNK:
@@ -91,9 +92,8 @@ class Submitter:
 
 
 def _event_id_of(raw: object) -> str | None:
-    if isinstance(raw, dict) and isinstance(raw.get("event_id"), str):
-        return raw["event_id"][:200]
-    return None
+    found = raw.get("event_id") if isinstance(raw, dict) else None
+    return found[:200] if isinstance(found, str) else None
 
 
 def read_jsonl(lines: Iterable[str]) -> Iterator[str]:

@@ -57,10 +57,8 @@ async def _send(message: dict[str, Any]) -> None:
 def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[Any, Any]]:
     actors: dict[str, dramatiq.Actor[Any, Any]] = {}
     for stage, module in (("render", render), ("route", route), ("rate_limit", rate_limit), ("classify", classify)):
-        actors[stage] = dramatiq.actor(
-            _sync_actor(stage, module), actor_name=actor_name(stage), queue_name=queue_name(stage), broker=broker, **RETRY_OPTIONS
-        )
-    actors["send"] = dramatiq.actor(
-        _send, actor_name=actor_name("send"), queue_name=queue_name("send"), broker=broker, **RETRY_OPTIONS
-    )
+        declare = dramatiq.actor(actor_name=actor_name(stage), queue_name=queue_name(stage), broker=broker, **RETRY_OPTIONS)
+        actors[stage] = declare(_sync_actor(stage, module))
+    declare_send = dramatiq.actor(actor_name=actor_name("send"), queue_name=queue_name("send"), broker=broker, **RETRY_OPTIONS)
+    actors["send"] = declare_send(_send)
     return actors

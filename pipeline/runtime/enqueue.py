@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import dramatiq
 import redis
@@ -40,6 +40,17 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield chunk
 
 
+@runtime_checkable
+class BatchingBroker(Protocol):
+    """A broker that can put several messages and a state write in one round trip (runtime.broker's)."""
+
+    def shares_server(self, client: redis.Redis) -> bool: ...
+
+    def enqueue_batch(
+        self, messages: list[tuple[dramatiq.Message[Any], int | None]], then: Callable[[Pipeline], None]
+    ) -> None: ...
+
+
 class Enqueuer:
     def __init__(self, broker: dramatiq.Broker, batch_size: int = BATCH_SIZE) -> None:
         self.broker = broker
@@ -59,9 +70,9 @@ class Enqueuer:
             for (stage, bucket), items in groups.items()
             for chunk in _chunks(items, self.batch_size)
         ]
-        enqueue_batch = getattr(self.broker, "enqueue_batch", None)
-        if then is not None and messages and enqueue_batch is not None and self.broker.shares_server(then.client):
-            enqueue_batch(messages, then.queue)
+        broker = self.broker
+        if then is not None and messages and isinstance(broker, BatchingBroker) and broker.shares_server(then.client):
+            broker.enqueue_batch(messages, then.queue)
             return len(messages)
         for message, delay in messages:
             self.broker.enqueue(message, delay=delay)

@@ -38,7 +38,7 @@ class Decision:
 def verdict_for(result: SendResult, ctx: StageContext) -> Verdict:
     found = ctx.registry.account(result.reply.account)  # None once removed: the rules still classify the reply
     account = found.config if found is not None else None
-    verdict = ctx.pm.hook.mailpipe_classify_reply(account=account, reply=result.reply)
+    verdict: Verdict | None = ctx.pm.hook.mailpipe_classify_reply(account=account, reply=result.reply)
     if verdict is None:  # only when every plugin, fallback included, was blocked
         ok = result.reply.accepted
         verdict = Verdict(event=RecipientEvent.SENT if ok else RecipientEvent.DEFERRED, reason="undefined")
@@ -52,7 +52,7 @@ def provider_of(ref: str, ctx: StageContext) -> str:
 
 def backoff(attempt: int, ctx: StageContext) -> float:
     retry = ctx.config.retry
-    delay = min(retry.max_delay, retry.base_delay * (2 ** max(0, attempt - 1)))
+    delay: float = min(retry.max_delay, retry.base_delay * (2 ** max(0, attempt - 1)))
     return delay * (1 + random.uniform(-retry.jitter, retry.jitter))
 
 
