@@ -37,6 +37,7 @@ def test_a_tiny_benchmark_run_measures_every_phase_and_ends_with_the_summary_lin
     assert results.burst.rate > 0 and results.burst.latency.p99 >= results.burst.latency.p50 > 0
     assert results.burst.cpu.workers > 0 and results.burst.cpu.redis > 0
     assert len(results.burst.peak_rss_kib) == 2 and min(results.burst.peak_rss_kib.values()) > 10_000
+    assert results.burst.loop_lag is not None and results.burst.loop_lag.samples > 0 and results.burst.loop_lag.p99 >= 0
     assert results.paced is not None and results.paced.emails > 0 and set(results.paced.outcomes) == {"sent"}
     assert results.submit is not None and results.submit.events == TINY.submit_events and results.submit.rate > 0
     assert results.drain is not None and results.drain.outcomes == {"sent": TINY.submit_events}

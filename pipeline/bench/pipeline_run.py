@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipeline.bench.latency import Percentiles, Timings, read_timings
+from pipeline.bench.looplag import LoopLag, read_lag
 from pipeline.bench.procstats import RssSampler, SessionSampler, cpu_seconds, machine_seconds, snapshot, status_kib
 from pipeline.bench.scenario import lead_events, tenant_slug
 from pipeline.bench.stack import BenchError, Stack, bench_pid, tree_pids, worker_pids
@@ -54,6 +55,7 @@ class PipelineResult:
     offered_rate: float | None = None  # paced runs: the rate submitted at
     rss_checkpoints: dict[int, dict[int, int]] = field(default_factory=dict)  # emails done → VmRSS per worker
     peak_sessions: dict[int, int] = field(default_factory=dict)  # worker pid → most SMTP connections to the sink at once
+    loop_lag: LoopLag | None = None  # the send stage's event loop: lateness of a 10 ms timer over the phase
 
     @property
     def rate(self) -> float:
@@ -119,6 +121,7 @@ def _result(name: str, stack: Stack, meter: Meter, ids: list[str], started: floa
         client.close()
     if not timings.final_at:
         raise BenchError(f"{name}: no event reached a final state")
+    time.sleep(1.5)  # the probes flush their samples every second
     return PipelineResult(
         name=name,
         emails=len(timings.final_at),
@@ -128,6 +131,7 @@ def _result(name: str, stack: Stack, meter: Meter, ids: list[str], started: floa
         peak_rss_kib=meter.peak_rss_kib,
         outcomes=dict(timings.outcomes),
         peak_sessions=meter.peak_sessions,
+        loop_lag=read_lag(stack.loop_lag_dir, started, timings.last_final),
     )
 
 

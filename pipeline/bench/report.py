@@ -146,6 +146,19 @@ def cpu_table(results: BenchResults) -> list[str]:
     return markdown_table(header, rows)
 
 
+def loop_lag_table(results: BenchResults) -> list[str]:
+    """The send stage's event loop: how late a 10 ms timer fired while each phase ran (all worker processes)."""
+    rows = []
+    for result in (results.burst, results.paced, results.drain):
+        lag = result.loop_lag if result else None
+        if result is None or lag is None or not lag.samples:
+            continue
+        rows.append([result.name, f"{lag.samples:,}", f"{lag.p50 * 1000:.1f}", f"{lag.p99 * 1000:.1f}", f"{lag.max * 1000:.1f}"])
+    if not rows:
+        return []
+    return markdown_table(["send event-loop lag (10 ms timer)", "samples", "p50 ms", "p99 ms", "max ms"], rows)
+
+
 def rss_lines(results: BenchResults) -> list[str]:
     drain = results.drain
     if drain is None or len(drain.rss_checkpoints) < 2:
@@ -183,6 +196,8 @@ def summary_line(results: BenchResults) -> str:
         parts.append(f"peak worker RSS {max(results.burst.peak_rss_kib.values(), default=0) / 1024:.0f} MB;")
     if results.paced:
         parts.append(f"p99 {_ms(results.paced.latency.p99)} ms at {results.paced.offered_rate or 0:,.0f}/s (50% load);")
+    if results.burst and results.burst.loop_lag and results.burst.loop_lag.samples:
+        parts.append(f"send loop lag p99 {results.burst.loop_lag.p99 * 1000:.1f} ms (burst);")
     growth = rss_growth(results)
     if growth is not None and results.drain is not None:
         marks = sorted(results.drain.rss_checkpoints)
@@ -203,6 +218,9 @@ def render(results: BenchResults) -> str:
         "",
         *cpu_table(results),
     ]
+    lag = loop_lag_table(results)
+    if lag:
+        lines += ["", *lag]
     rss = rss_lines(results)
     if rss:
         lines += ["", *rss]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import redis
 
+from pipeline.bench.looplag import LAG_DIR_ENV
 from pipeline.bench.procstats import descendants
 from pipeline.bench.scenario import Settings, load_scenario, write_scenario
 from pipeline.bench.sink import SmtpSink
@@ -90,12 +91,17 @@ class Stack:
         client.flushall()
         client.close()
 
+    @property
+    def loop_lag_dir(self) -> Path:
+        """Where the workers' event-loop lag probes write their samples (pipeline/bench/looplag.py)."""
+        return self.directory / "loop-lag"
+
     def start_workers(self, log_name: str = "worker.log") -> WorkerProcess:
         worker = WorkerProcess(
             self._config_path,
             processes=self.settings.processes,
             threads=self.settings.threads,
-            env=self.worker_env,
+            env={LAG_DIR_ENV: str(self.loop_lag_dir), **self.worker_env},
             log_path=self.directory / log_name,
         ).start()
         self._workers.append(worker)

@@ -35,6 +35,7 @@ from pipeline.runtime.sweeper import SweeperMiddleware
 from pipeline.runtime.wire import OrjsonEncoder
 
 BROKER_URL_ENV = "MAILPIPE_BROKER_URL"
+LOOP_LAG_DIR_ENV = "MAILPIPE_LOOP_LAG_DIR"
 # How long a worker keeps retrying one broker write (enqueue, ack) while Redis is unreachable
 # before it gives up on it (the sweeper is then the last resort). Same patience as the send
 # stage's ledger writes: a restart or fail-over of Redis takes seconds, not minutes.
@@ -292,5 +293,11 @@ def make_broker(config: BrokerConfig, *, patience: float = 0.0) -> dramatiq.Brok
     broker.add_middleware(AsyncIO())
     if config.kind != "stub":
         broker.add_middleware(SweeperMiddleware())  # a thread in each worker process only
+    if os.environ.get(LOOP_LAG_DIR_ENV):  # the benchmark's event-loop lag probe (pipeline/bench/looplag.py)
+        from pipeline.bench.looplag import probe_from_env
+
+        probe = probe_from_env()
+        if probe is not None:
+            broker.add_middleware(probe)
     dramatiq.set_broker(broker)
     return broker
