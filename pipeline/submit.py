@@ -1,25 +1,33 @@
-"""Accept lead events: validate, record as accepted (idempotent on event_id), enqueue to render."""
+"""Accept lead events: validate, record as accepted (idempotent on event_id), enqueue to render.
+
+`Intake` is what every way in does (`pipeline.Client`, `mailpipe submit`, `POST /v1/events`);
+`Submitter` is an intake for a loaded config. Neither touches Dramatiq's global broker or encoder.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import redis
 
-from pipeline.config import Config
 from pipeline.errors import InvalidEvent
 from pipeline.models import LeadEvent, parse_event
 from pipeline.runtime.enqueue import Enqueuer
 from pipeline.state.status import StatusStore
+
+if TYPE_CHECKING:
+    from pipeline.config import Config
 
 ACCEPT_CHUNK = 500
 
 
 @dataclass
 class ItemError:
+    """A refused event: its position in what was submitted, what is wrong with it, its event_id if it had one."""
+
     index: int
     errors: list[str]
     event_id: str | None = None
@@ -27,6 +35,8 @@ class ItemError:
 
 @dataclass
 class SubmitReport:
+    """Event ids accepted now, event ids already known (never sent twice), events refused."""
+
     accepted: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     errors: list[ItemError] = field(default_factory=list)
@@ -37,28 +47,22 @@ class SubmitReport:
         self.errors += other.errors
 
 
-class Submitter:
-    """The Python API for upstream systems; the CLI and HTTP ingest use it too."""
+class Intake:
+    """Validate, record as accepted (idempotent on event_id), enqueue to render."""
 
-    def __init__(self, config: Config, broker: dramatiq.Broker | None = None, client: redis.Redis | None = None) -> None:
-        if broker is None:
-            from pipeline.runtime.broker import make_broker
+    def __init__(self, enqueuer: Enqueuer, status: StatusStore) -> None:
+        self.enqueuer = enqueuer
+        self.status = status
 
-            broker = make_broker(config.broker)
-        self.enqueuer = Enqueuer(broker)
-        self.status = StatusStore(client or redis.Redis.from_url(config.redis_url))
-
-    def submit(self, events: Iterable[LeadEvent | dict[str, Any] | str], *, source: str = "api") -> SubmitReport:
+    def submit(self, events: Iterable[LeadEvent | Mapping[str, Any] | str], *, source: str = "api") -> SubmitReport:
         report = SubmitReport()
         chunk: list[LeadEvent] = []
         for index, raw in enumerate(events):
             try:
-                event = raw if isinstance(raw, LeadEvent) else parse_event(raw)
+                event = raw if isinstance(raw, LeadEvent) else parse_event(dict(raw) if isinstance(raw, Mapping) else raw)
             except InvalidEvent as exc:
                 report.errors.append(ItemError(index, exc.errors, _event_id_of(raw)))
-                named = raw.get("tenant") if isinstance(raw, dict) else None
-                tenant = named if isinstance(named, str) and named.isidentifier() else "default"
-                self.status.refuse_input(tenant, str(raw), exc.errors, source)
+                self.status.refuse_input(_tenant_of(raw), str(raw), exc.errors, source)
                 continue
             chunk.append(event)
             if len(chunk) >= ACCEPT_CHUNK:
@@ -91,9 +95,27 @@ class Submitter:
         return report
 
 
+class Submitter(Intake):
+    """An intake for a loaded config: the CLI, HTTP ingest and the demo use it. Its broker is its own
+    (`broker_for`), so the process's Dramatiq broker and encoder stay as they were. Upstream code
+    uses `pipeline.Client`, which needs no account secrets."""
+
+    def __init__(self, config: Config, broker: dramatiq.Broker | None = None, client: redis.Redis | None = None) -> None:
+        if broker is None:
+            from pipeline.runtime.broker import broker_for
+
+            broker = broker_for(config.broker)
+        super().__init__(Enqueuer(broker), StatusStore(client or redis.Redis.from_url(config.redis_url)))
+
+
 def _event_id_of(raw: object) -> str | None:
-    found = raw.get("event_id") if isinstance(raw, dict) else None
-    return found[:200] if isinstance(found, str) else None
+    event_id = raw.get("event_id") if isinstance(raw, Mapping) else None
+    return event_id[:200] if isinstance(event_id, str) else None
+
+
+def _tenant_of(raw: object) -> str:
+    tenant = raw.get("tenant") if isinstance(raw, Mapping) else None
+    return tenant if isinstance(tenant, str) and tenant.isidentifier() else "default"
 
 
 def read_jsonl(lines: Iterable[str]) -> Iterator[str]:

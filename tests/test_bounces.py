@@ -17,13 +17,13 @@ import pluggy
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
 from pipeline.bounces import BounceCategory, BounceReport, parse_bounce, to_json_dict
 from pipeline.bounces import parse as bounce_parse
 from pipeline.bounces.hooks import classify_bounce_message
 from pipeline.cli.bounce import app
+from pipeline.observe.metrics import REGISTRY
 from pipeline.plugin_host.hookspecs import PROJECT, hookimpl
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bounces"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def test_reason_labels_stay_a_closed_set() -> None:
 
 def test_every_metric_follows_the_naming_rules_and_has_only_low_cardinality_labels() -> None:
     instruments = [m for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)]
-    assert len(instruments) == 18
+    assert len(instruments) == 20
     for metric in instruments:
         assert metric._name.startswith("mailpipe_"), metric._name
         assert not set(metric._labelnames) & FORBIDDEN_LABELS, metric._name
@@ -76,6 +77,35 @@ def test_every_metric_follows_the_naming_rules_and_has_only_low_cardinality_labe
     for attempts in (n for n in counters if n.endswith("_attempts_total")):
         assert attempts.replace("_attempts_total", "_failures_total") in counters
     assert "mailpipe_stage_failures_total" in counters
+
+
+IMPORT_EVERYTHING = """
+import importlib, json, pkgutil
+import prometheus_client
+import pipeline
+skipped = []
+for module in pkgutil.walk_packages(pipeline.__path__, "pipeline."):
+    if module.name.endswith("__main__") or module.name in ("pipeline.runtime.worker", "pipeline.db.migrations.env"):
+        continue  # a worker's entry point reads a config; alembic's env runs migrations
+    importlib.import_module(module.name)
+from pipeline.observe import metrics
+print(json.dumps({
+    "global": [n for n in prometheus_client.REGISTRY._names_to_collectors if n.startswith("mailpipe")],
+    "ours": sorted(n for n in metrics.REGISTRY._names_to_collectors if n.startswith("mailpipe")),
+}))
+"""
+
+
+def test_no_mailpipe_metric_registers_in_prometheus_global_registry_whatever_is_imported() -> None:
+    """Every instrument of every module lives in mailpipe's registry: a host process's stays its own."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERYTHING], capture_output=True, text=True, timeout=300, check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["global"] == []
+    assert {"mailpipe_stage_messages_in", "mailpipe_plugin_hook_errors", "mailpipe_webhook_requests"} <= set(found["ours"])
 
 
 def test_known_label_sets_are_exposed_at_zero_before_anything_happens(config: Config) -> None:

@@ -61,7 +61,7 @@ _recipients = itertools.count()
 
 def picks(ctx: StageContext, n: int) -> Counter[str]:
     """Route n mails to new recipients (a campaign's follow-ups to the same ones would be sticky)."""
-    forwards = route_stage.handle([request(next(_recipients)) for _ in range(n)], ctx)
+    forwards = route_stage.handle([request(next(_recipients)) for _ in range(n)], ctx).forwards
     return Counter(f.item.split('"account":"')[1].split('"')[0] for f in forwards if f.stage == "rate_limit")
 
 
@@ -118,14 +118,17 @@ def test_a_campaigns_follow_ups_stick_to_the_first_mailbox_and_wait_when_it_is_p
     write_config, smtp_server, tls_files
 ) -> None:  # type: ignore[no-untyped-def]
     ctx = pool_ctx(write_config, smtp_server, tls_files, "round_robin")
-    first = {f.item.split('"to":"')[1].split('"')[0]: f for f in route_stage.handle([request(i) for i in range(900, 904)], ctx)}
+    first = {
+        f.item.split('"to":"')[1].split('"')[0]: f
+        for f in route_stage.handle([request(i) for i in range(900, 904)], ctx).forwards
+    }
     chosen = {to: f.item.split('"account":"')[1].split('"')[0] for to, f in first.items()}
     assert set(chosen.values()) == {"alpha", "beta"}
     for _ in range(2):  # two follow-ups, each from the mailbox of the first message
-        again = route_stage.handle([request(i) for i in range(900, 904)], ctx)
+        again = route_stage.handle([request(i) for i in range(900, 904)], ctx).forwards
         assert {f.item.split('"to":"')[1].split('"')[0]: f.item.split('"account":"')[1].split('"')[0] for f in again} == chosen
     ctx.accounts_state.pause("beta", "test")
-    waiting = route_stage.handle([request(i) for i in range(900, 904)], ctx)
+    waiting = route_stage.handle([request(i) for i in range(900, 904)], ctx).forwards
     stages = Counter((f.stage, chosen[f.item.split('"to":"')[1].split('"')[0]]) for f in waiting)
     assert stages == {("rate_limit", "alpha"): 2, ("route", "beta"): 2}  # beta's recipients wait for beta
 
@@ -134,11 +137,11 @@ def test_a_message_that_failed_on_its_sticky_mailbox_is_routed_elsewhere_and_the
     write_config, smtp_server, tls_files
 ) -> None:  # type: ignore[no-untyped-def]
     ctx = pool_ctx(write_config, smtp_server, tls_files, "round_robin")
-    first = route_stage.handle([request(950)], ctx)[0]
+    first = route_stage.handle([request(950)], ctx).forwards[0]
     account = first.item.split('"account":"')[1].split('"')[0]
     other = "beta" if account == "alpha" else "alpha"
     rerouted = request(950).model_copy(update={"excluded_accounts": [account]})  # e.g. it met a 535 there
-    again = route_stage.handle([rerouted], ctx)[0]
+    again = route_stage.handle([rerouted], ctx).forwards[0]
     assert again.stage == "rate_limit" and f'"account":"{other}"' in again.item
-    follow_up = route_stage.handle([request(950)], ctx)[0]
+    follow_up = route_stage.handle([request(950)], ctx).forwards[0]
     assert f'"account":"{other}"' in follow_up.item  # the mailbox that will really send it first

@@ -16,12 +16,12 @@ from typing import Any
 
 import pluggy
 import redis
-from prometheus_client import Counter
 
 from pipeline.archive.stores import reader_for, retention_of
 from pipeline.config import Config
 from pipeline.inbox.index import MessageIndex
 from pipeline.models import DeliveryEvent, RecipientEvent, is_hard_bounce
+from pipeline.observe.metrics import Counter  # registers in mailpipe's own registry, never the global one
 from pipeline.state.status import StatusStore, Transition
 from pipeline.state.suppression import SuppressionStore
 

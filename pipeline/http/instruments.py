@@ -3,7 +3,7 @@ a plugin claimed it, so a stranger's path cannot grow the label space."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from pipeline.observe.metrics import Counter  # registers in mailpipe's own registry, never the global one
 
 WEBHOOK_OUTCOMES = ("accepted", "rejected", "invalid", "too_large", "unknown_provider")
 INGEST_RESULTS = ("accepted", "duplicate", "refused")

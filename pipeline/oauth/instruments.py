@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from pipeline.observe.metrics import Counter  # registers in mailpipe's own registry, never the global one
 
 REFRESH_OUTCOMES = ("ok", "refused", "unavailable")
 

@@ -1,5 +1,8 @@
 """Exposition: the `/metrics` registry of one exporter (instruments summed over processes + Redis state).
 
+Single-process (`mailpipe serve` without `PROMETHEUS_MULTIPROC_DIR`): mailpipe's own registry
+(`metrics.REGISTRY`) and the process's default one (process and GC collectors) are forwarded.
+
 Kept apart from the instruments so that importing `metrics` (every stage does) never pulls in the
 state collector, which reads the status snapshot, which reads the limiters.
 """
@@ -14,11 +17,14 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, make
 from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from pipeline.observe import metrics
 from pipeline.observe.metrics import (
     ACCOUNT_SIGNALS,
     BOUNCES,
     COMPLAINTS,
+    DEAD_LETTERS,
     DELIVERY_LATENCY,
+    HOOK_ERRORS,
     LIMITER_WAIT,
     SEND_ATTEMPTS,
     SEND_DURATION,
@@ -54,7 +60,8 @@ def metrics_registry(config: Config) -> CollectorRegistry:
         MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     else:
         registry = CollectorRegistry()
-        registry.register(_Forward(REGISTRY))
+        registry.register(_Forward(metrics.REGISTRY))  # mailpipe's instruments
+        registry.register(_Forward(REGISTRY))  # the process's own (process_*, python_gc_*, …)
     registry.register(StateCollector(config))
     return registry
 
@@ -94,6 +101,7 @@ def defined_metric_names() -> set[str]:
         STAGE_IN_PROGRESS,
         STAGE_DURATION,
         STAGE_LAST_SUCCESS,
+        DEAD_LETTERS,
         SEND_ATTEMPTS,
         SEND_FAILURES,
         SMTP_REPLIES,
@@ -105,6 +113,7 @@ def defined_metric_names() -> set[str]:
         DELIVERY_LATENCY,
         THROTTLES,
         LIMITER_WAIT,
+        HOOK_ERRORS,
     ):
         for family in metric.describe():
             names.add(family.name + ("_total" if family.type == "counter" else ""))

@@ -7,18 +7,26 @@ Two kinds:
   totals, suppression): shared by every process, so it is read, never counted twice.
 
 Labels are low-cardinality only: stage, queue, account, provider, outcome, reason, reason class,
-reply class, signal. Never an address, an event id or free text. Account and provider values come
-from the config; reasons are mapped onto the fixed taxonomy (anything else is `other`).
+reply class, signal, hook, plugin. Never an address, an event id or free text. Account and provider
+values come from the config; reasons are mapped onto the fixed taxonomy (anything else is `other`).
+
+Every instrument lives in `REGISTRY`, mailpipe's own, never in prometheus-client's global registry:
+a process that imports mailpipe as a library (`pipeline.Client`) keeps its own `/metrics` as it was.
+The exporters (`mailpipe worker --metrics-port`, `mailpipe serve`) expose this registry (see
+`exposition`); in multiprocess mode the values travel through `PROMETHEUS_MULTIPROC_DIR` as before.
+Instruments elsewhere (http, oauth, bounces, feedback) take `Counter` from here, so they register there too.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from prometheus_client import Counter, Gauge, Histogram
+import prometheus_client
+from prometheus_client import CollectorRegistry
 
 from pipeline.models import STAGES
 
@@ -44,6 +52,12 @@ REASON_CLASSES: dict[str, tuple[str, ...]] = {
 _CLASS_OF = {reason: cls for cls, reasons in REASON_CLASSES.items() for reason in reasons}
 REASONS = frozenset(_CLASS_OF)
 
+REGISTRY = CollectorRegistry(auto_describe=True)
+# The instruments below register in REGISTRY, never in prometheus-client's global registry.
+Counter = functools.partial(prometheus_client.Counter, registry=REGISTRY)
+Gauge = functools.partial(prometheus_client.Gauge, registry=REGISTRY)
+Histogram = functools.partial(prometheus_client.Histogram, registry=REGISTRY)
+
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _WAIT_BUCKETS = (0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0, 3600.0)
 _LATENCY_BUCKETS = (0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0, 72 * 3600.0)
@@ -65,6 +79,9 @@ STAGE_DURATION = Histogram(
 )
 STAGE_LAST_SUCCESS = Gauge(
     "mailpipe_stage_last_success_timestamp_seconds", "When a stage last finished a batch.", ["stage"], multiprocess_mode="max"
+)
+DEAD_LETTERS = Counter(
+    "mailpipe_dead_letters_total", "Emails a stage set aside in the dead-letter store (its batch-mates carried on).", ["stage"]
 )
 
 # Sending -----------------------------------------------------------------------------------------
@@ -105,6 +122,13 @@ DELIVERY_LATENCY = Histogram(
     "From first routing to the final outcome at classify.",
     ["outcome"],
     buckets=_LATENCY_BUCKETS,
+)
+
+# Plugins -----------------------------------------------------------------------------------------
+HOOK_ERRORS = Counter(
+    "mailpipe_plugin_hook_errors_total",
+    "Observer hook calls (mailpipe_delivery_event) that raised: logged and counted, never failing a batch.",
+    ["hook", "plugin"],
 )
 
 # Rate limiting -----------------------------------------------------------------------------------
@@ -200,6 +224,14 @@ def delivery_latency(outcome: str, seconds: float) -> None:
     DELIVERY_LATENCY.labels(outcome).observe(max(0.0, seconds))
 
 
+def dead_letter(stage: str) -> None:
+    DEAD_LETTERS.labels(stage).inc()
+
+
+def hook_error(hook: str, plugin: str) -> None:
+    HOOK_ERRORS.labels(hook, plugin).inc()
+
+
 def throttled(account: str) -> None:
     account = account_label(account)
     THROTTLES.labels(account).inc()
@@ -213,7 +245,7 @@ def limiter_wait(account: str, seconds: float) -> None:
 def precreate(accounts: Sequence[tuple[str, str]]) -> None:
     """Create the known label sets at zero, so rates and alerts see a series before the first event."""
     for stage in STAGES:
-        for metric in (STAGE_IN, STAGE_OUT, STAGE_FAILURES, STAGE_IN_PROGRESS, STAGE_LAST_SUCCESS):
+        for metric in (STAGE_IN, STAGE_OUT, STAGE_FAILURES, STAGE_IN_PROGRESS, STAGE_LAST_SUCCESS, DEAD_LETTERS):
             metric.labels(stage)
         STAGE_DURATION.labels(stage)
     providers = sorted({provider for _, provider in accounts})

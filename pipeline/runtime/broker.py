@@ -6,6 +6,10 @@ This is the one module that uses Dramatiq internals: the private `_RedisConsumer
 `_dispatch`, `_should_do_maintenance`, `_max_unpack_size` and its dispatch script's argument order
 (written against Dramatiq 2.2.1, bounded `<3` in pyproject.toml).
 tests/packaging/test_dramatiq_internals.py checks each of them and fails first on an upgrade.
+
+`build_broker` makes one and touches nothing else: what clients use (`pipeline.Client`, `Submitter`),
+so the calling process keeps its own Dramatiq broker and encoder. `make_broker` is the worker's:
+it also installs the broker and mailpipe's encoder process-wide and adds the worker middleware.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import uuid4
 
 import dramatiq
@@ -30,9 +34,10 @@ from dramatiq.middleware import AsyncIO
 from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
-from pipeline.config import BrokerConfig
-from pipeline.runtime.sweeper import SweeperMiddleware
 from pipeline.runtime.wire import OrjsonEncoder
+
+if TYPE_CHECKING:
+    from pipeline.config import BrokerConfig
 
 BROKER_URL_ENV = "MAILPIPE_BROKER_URL"
 LOOP_LAG_DIR_ENV = "MAILPIPE_LOOP_LAG_DIR"
@@ -267,31 +272,76 @@ class ResilientConsumer(_RedisConsumer):
             raise ConnectionClosed(exc) from None  # never a raw redis error out of a consumer thread
 
 
-def make_broker(config: BrokerConfig, *, patience: float = 0.0) -> dramatiq.Broker:
-    """The one place a broker is chosen: $MAILPIPE_BROKER_URL overrides the config's url.
+DEFAULT_NAMESPACE = "mailpipe-broker"
 
-    `patience`: how long a worker process waits for an unreachable Redis broker before an
-    operation fails (0 for clients that should fail fast, such as `submit`)."""
-    if os.environ.get(BROKER_URL_ENV):
-        config = config.model_copy(update={"url": os.environ[BROKER_URL_ENV]})
-    broker: dramatiq.Broker
-    if config.kind == "rabbitmq":
+
+def broker_kind(url: str) -> str:
+    """ "redis", "rabbitmq" (amqp://, amqps://) or "stub" (stub://), as `BrokerConfig.kind` says."""
+    if url.startswith(("amqp://", "amqps://")):
+        return "rabbitmq"
+    if url.startswith("stub://"):
+        return "stub"
+    return "redis"
+
+
+def build_broker(
+    url: str,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    heartbeat_timeout_ms: int = 15_000,
+    maintenance_chance: int = 0,
+    patience: float = 0.0,
+    middleware: list[dramatiq.Middleware] | None = None,
+) -> dramatiq.Broker:
+    """A broker for `url` and nothing more: not made Dramatiq's global broker, the global encoder
+    untouched (stage messages encode themselves, see `enqueue.StageMessage`). Enqueue through it
+    explicitly (`Enqueuer(broker)`).
+
+    `maintenance_chance` 0 (the default, for clients): this broker never runs the Redis broker's
+    dead-worker maintenance, which needs the workers' own heartbeat timeout to be safe."""
+    kind = broker_kind(url)
+    if kind == "rabbitmq":
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-        broker = RabbitmqBroker(url=config.url, confirm_delivery=True)
-    elif config.kind == "stub":
-        broker = StubBroker()
-    else:
-        broker = ResilientRedisBroker(
-            url=config.url,
-            namespace=config.namespace,
-            heartbeat_timeout=config.heartbeat_timeout_ms,
-            maintenance_chance=config.maintenance_chance,
-            patience=patience,
-        )
+        return RabbitmqBroker(url=url, confirm_delivery=True, middleware=middleware)
+    if kind == "stub":
+        return StubBroker(middleware=middleware)
+    return ResilientRedisBroker(
+        url=url,
+        namespace=namespace,
+        heartbeat_timeout=heartbeat_timeout_ms,
+        maintenance_chance=maintenance_chance,
+        patience=patience,
+        middleware=middleware,
+    )
+
+
+def broker_for(config: BrokerConfig, *, patience: float = 0.0) -> dramatiq.Broker:
+    """`build_broker` for a config's `[broker]` section; $MAILPIPE_BROKER_URL overrides its url."""
+    url = os.environ.get(BROKER_URL_ENV) or config.url
+    return build_broker(
+        url,
+        namespace=config.namespace,
+        heartbeat_timeout_ms=config.heartbeat_timeout_ms,
+        maintenance_chance=config.maintenance_chance,
+        patience=patience,
+    )
+
+
+def make_broker(config: BrokerConfig, *, patience: float = 0.0) -> dramatiq.Broker:
+    """The worker's broker: `broker_for(config)` made Dramatiq's global broker, with mailpipe's
+    encoder installed process-wide (workers decode with it), the AsyncIO middleware (the send
+    stage's event loop) and the sweeper. Only for mailpipe's own processes: a client uses
+    `build_broker`/`broker_for`, which leave the process alone.
+
+    `patience`: how long a worker process waits for an unreachable Redis broker before an
+    operation fails (0 fails fast)."""
+    from pipeline.runtime.sweeper import SweeperMiddleware
+
+    broker = broker_for(config, patience=patience)
     dramatiq.set_encoder(OrjsonEncoder())
     broker.add_middleware(AsyncIO())
-    if config.kind != "stub":
+    if broker_kind(os.environ.get(BROKER_URL_ENV) or config.url) != "stub":
         broker.add_middleware(SweeperMiddleware())  # a thread in each worker process only
     if os.environ.get(LOOP_LAG_DIR_ENV):  # the benchmark's event-loop lag probe (pipeline/bench/looplag.py)
         from pipeline.bench.looplag import probe_from_env

@@ -1,22 +1,31 @@
-"""Send stage items to their queues: many items per broker message, grouped by delay."""
+"""Send stage items to their queues: many items per broker message, grouped by delay.
+
+Messages go through the broker they are given, never through Dramatiq's global one, and encode
+themselves with mailpipe's encoder (`StageMessage`), never with the process-wide encoder: a client
+embedded in another application's process leaves that application's Dramatiq set-up alone.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
 from itertools import islice
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import dramatiq
 import redis
 from redis.client import Pipeline
 
 from pipeline.models import STAGES, queue_name
-from pipeline.stages.batch import Forward
+from pipeline.runtime.wire import OrjsonEncoder
+
+if TYPE_CHECKING:
+    from pipeline.stages.batch import Forward
 
 BATCH_SIZE = 100
 DELAY_BUCKET = 0.001  # items due within the same millisecond travel together
 NOW = 0.010
+_ENCODER = OrjsonEncoder()
 
 
 def actor_name(stage: str) -> str:
@@ -65,7 +74,7 @@ class Enqueuer:
         for fwd in forwards:
             bucket = 0 if fwd.delay < NOW else int(fwd.delay / DELAY_BUCKET)
             groups.setdefault((fwd.stage, bucket), []).append(fwd.item)
-        messages = [
+        messages: list[tuple[dramatiq.Message[Any], int | None]] = [
             (_message(stage, chunk), _delay_ms(bucket * DELAY_BUCKET))
             for (stage, bucket), items in groups.items()
             for chunk in _chunks(items, self.batch_size)
@@ -94,10 +103,16 @@ class StateWrites(Protocol):
     def write(self) -> None: ...
 
 
-def _message(stage: str, items: list[str]) -> dramatiq.Message[Any]:
-    return dramatiq.Message(
-        queue_name=queue_name(stage), actor_name=actor_name(stage), args=(payload(items),), kwargs={}, options={}
-    )
+class StageMessage(dramatiq.Message[Any]):
+    """A stage message that encodes itself with mailpipe's encoder, whatever `dramatiq.set_encoder`
+    the process chose (the JSON is the same; workers read either). Copies stay StageMessages."""
+
+    def encode(self) -> bytes:
+        return _ENCODER.encode(self.asdict())
+
+
+def _message(stage: str, items: list[str]) -> StageMessage:
+    return StageMessage(queue_name=queue_name(stage), actor_name=actor_name(stage), args=(payload(items),), kwargs={}, options={})
 
 
 def _delay_ms(delay: float) -> int | None:

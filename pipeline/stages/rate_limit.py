@@ -12,12 +12,14 @@ from collections import Counter
 import structlog
 
 from pipeline.context import StageContext
-from pipeline.limits.quota import read_usage, scopes_for
+from pipeline.limits.quota import Scope, read_usage, scopes_for
+from pipeline.limits.ratelimit import Slot
 from pipeline.models import RoutedMessage, RouteRequest
 from pipeline.observe import metrics
-from pipeline.stages.batch import Forward
+from pipeline.stages.batch import INFRASTRUCTURE_ERRORS, Forward, Handled, each
 
 log = structlog.get_logger("mailpipe.rate_limit")
+STAGE = "rate_limit"
 
 
 def back_to_route(message: RoutedMessage, delay: float = 0.0) -> Forward:
@@ -32,7 +34,8 @@ def back_to_route(message: RoutedMessage, delay: float = 0.0) -> Forward:
     return Forward("route", request.to_json(), delay)
 
 
-def handle(messages: list[RoutedMessage], ctx: StageContext) -> list[Forward]:
+def handle(messages: list[RoutedMessage], ctx: StageContext) -> Handled:
+    handled = Handled()
     now = ctx.clock()
     # An account removed or paused since route chose it sends this message back to route.
     known = {ref: found for ref in {m.account for m in messages} if (found := ctx.registry.account(ref)) is not None}
@@ -47,8 +50,8 @@ def handle(messages: list[RoutedMessage], ctx: StageContext) -> list[Forward]:
         else:
             rerouted[message.account] += 1
             forwards.append(back_to_route(message))
-    requests = [scopes_for(ctx.account(m.account), m.event.to, ctx.config.rate_limit) for m in ready]
-    slots = ctx.limiter.reserve_slots(requests, now, headroom=ctx.config.rate_limit.headroom)
+    scoped = each(STAGE, ready, lambda m: scopes_for(ctx.account(m.account), m.event.to, ctx.config.rate_limit), handled)
+    ready, slots = reserve(scoped, now, ctx, handled)
     deferred: dict[tuple[str, float], list[str]] = {}
     for message, slot in zip(ready, slots, strict=True):
         metrics.limiter_wait(message.account, slot.delay)
@@ -66,7 +69,36 @@ def handle(messages: list[RoutedMessage], ctx: StageContext) -> list[Forward]:
             rerouted=dict(rerouted),
             deferred=sum(len(v) for v in deferred.values()),
         )
-    return forwards
+    handled.forwards += forwards
+    return handled
+
+
+def reserve(
+    scoped: list[tuple[RoutedMessage, list[Scope]]], now: float, ctx: StageContext, handled: Handled
+) -> tuple[list[RoutedMessage], list[Slot]]:
+    """One slot per message, all in one script call. Should Redis refuse that call (an error on one
+    message's keys), each message asks again alone, so only the one whose keys are bad fails; a
+    slot the refused call had already taken for another message goes unused (it only spaces the
+    next messages a little more)."""
+    headroom = ctx.config.rate_limit.headroom
+    try:
+        return [m for m, _ in scoped], ctx.limiter.reserve_slots([s for _, s in scoped], now, headroom=headroom)
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Exception as exc:
+        log.warning("rate_limit_reserve_refused", stage=STAGE, emails=len(scoped), error=f"{type(exc).__name__}: {exc}")
+    messages: list[RoutedMessage] = []
+    slots: list[Slot] = []
+    for message, scopes in scoped:
+        try:
+            slots += ctx.limiter.reserve_slots([scopes], now, headroom=headroom)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            handled.fail(STAGE, message, exc)
+            continue
+        messages.append(message)
+    return messages, slots
 
 
 def decode(raw: str) -> RoutedMessage:

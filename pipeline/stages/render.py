@@ -11,9 +11,10 @@ from pipeline.models import LeadEvent, RecipientEvent, RenderedMessage, RouteReq
 from pipeline.smtp.htmltext import rendered_html_to_text
 from pipeline.smtp.list_unsubscribe import unsubscribe_headers, unsubscribe_url
 from pipeline.smtp.mime import message_id_for
-from pipeline.stages.batch import Forward
-from pipeline.state.status import Transition
+from pipeline.stages.batch import INFRASTRUCTURE_ERRORS, DeadLetter, Forward, Handled
 from pipeline.templates import TemplateSource, render_string
+
+STAGE = "render"
 
 
 def template_context(event: LeadEvent) -> dict[str, Any]:
@@ -58,22 +59,23 @@ def render(event: LeadEvent, ctx: StageContext) -> RenderedMessage:
     )
 
 
-def handle(events: list[LeadEvent], ctx: StageContext) -> list[Forward]:
-    forwards: list[Forward] = []
-    rejected: list[Transition] = []
+def handle(events: list[LeadEvent], ctx: StageContext) -> Handled:
+    handled = Handled()
     for event in events:
         try:
             message = render(event, ctx)
-        except RenderError as exc:
-            rejected.append(
-                Transition(event.tenant, event.event_id, RecipientEvent.REJECTED, {"stage": "render", "error": str(exc)})
-            )
-            ctx.status.dead_letter(event.tenant, event.event_id, "render", str(exc), event.to_json())
+        except RenderError as exc:  # the event can never be rendered as it is: rejected
+            rejected = DeadLetter(event.tenant, event.event_id, STAGE, str(exc), event.to_json(), RecipientEvent.REJECTED)
+            handled.dead.append(rejected)
+            continue
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:  # a bug or a plugin's error with this one event: it fails alone
+            handled.fail(STAGE, event, exc)
             continue
         delay = max(0.0, event.send_at.timestamp() - ctx.clock()) if event.send_at else 0.0
-        forwards.append(Forward("route", RouteRequest(message=message).to_json(), delay))
-    ctx.status.record(rejected)
-    return forwards
+        handled.forwards.append(Forward("route", RouteRequest(message=message).to_json(), delay))
+    return handled
 
 
 def decode(raw: str) -> LeadEvent:

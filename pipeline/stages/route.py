@@ -28,7 +28,7 @@ from pipeline.limits.rotation import choose, earliest_ready
 from pipeline.models import RecipientEvent, RoutedMessage, RouteRequest
 from pipeline.registry.refs import DEFAULT_TENANT, account_ref
 from pipeline.registry.snapshot import Pool
-from pipeline.stages.batch import Forward
+from pipeline.stages.batch import INFRASTRUCTURE_ERRORS, Forward, Handled
 from pipeline.state.status import Transition
 
 NO_ACCOUNT = "no_account"
@@ -129,9 +129,9 @@ def _qualified(route: RouteConfig | None, tenant: str) -> RouteConfig | None:
     return route.model_copy(update={"name": account_ref(tenant, route.label)})
 
 
-def handle(requests: list[RouteRequest], ctx: StageContext) -> list[Forward]:
-    forwards: list[Forward] = []
-    transitions: list[Transition] = []
+def handle(requests: list[RouteRequest], ctx: StageContext) -> Handled:
+    handled = Handled()
+    forwards = handled.forwards
     by_tenant: dict[str, list[RouteRequest]] = {}
     for request in requests:
         by_tenant.setdefault(request.message.event.tenant, []).append(request)
@@ -162,23 +162,31 @@ def handle(requests: list[RouteRequest], ctx: StageContext) -> list[Forward]:
                 # the mailbox was remembered too early, so choose again and remember the new one.
                 key = (key[0], None)
                 replace_sticky.add(key[0])
-            decision = route(
-                request,
-                ctx,
-                suppressed=reason,
-                paused=paused,
-                usage=usage,
-                assigned=assigned,
-                pool=pool,
-                sticky=key[1],
-            )
+            try:
+                decision = route(
+                    request,
+                    ctx,
+                    suppressed=reason,
+                    paused=paused,
+                    usage=usage,
+                    assigned=assigned,
+                    pool=pool,
+                    sticky=key[1],
+                )
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as exc:  # a plugin's mailpipe_prepare_message raised, say: this email fails alone
+                handled.fail("route", request, exc)
+                continue
             label = pool.label if pool is not None else NO_ACCOUNT
             if decision.suppressed_reason:
                 entry = {"stage": "route", "reason": decision.suppressed_reason, "route": label}
-                transitions.append(Transition(tenant, event.event_id, RecipientEvent.SUPPRESSED, entry))
+                outcome = Transition(tenant, event.event_id, RecipientEvent.SUPPRESSED, entry)
+                handled.transitions.append((outcome, request.to_json()))
             elif decision.failed_reason:
                 entry = {"stage": "route", "reason": decision.failed_reason, "route": label}
-                transitions.append(Transition(tenant, event.event_id, RecipientEvent.FAILED, entry))
+                outcome = Transition(tenant, event.event_id, RecipientEvent.FAILED, entry)
+                handled.transitions.append((outcome, request.to_json()))
             elif decision.routed:
                 if key[0] is not None and key[1] is None:
                     remember[key[0]] = decision.routed.account
@@ -196,8 +204,7 @@ def handle(requests: list[RouteRequest], ctx: StageContext) -> list[Forward]:
         for name, ref in remember.items():
             pipe.set(name, ref, ex=ttl, nx=name not in replace_sticky)
         pipe.execute()
-    ctx.status.record(transitions)
-    return forwards
+    return handled
 
 
 def _sticky_reads(

@@ -1,4 +1,11 @@
-"""send: one SMTP transaction per message over the account's pooled sessions, guarded by the ledger."""
+"""send: one SMTP transaction per message over the account's pooled sessions, guarded by the ledger.
+
+`handle` runs on the worker process's event loop (Dramatiq's AsyncIO thread, shared by every send
+batch of the process) and only awaits there: SMTP, and the ledger and limits through the async
+Redis client. The emails of a batch run concurrently and each ends with its own result; one that
+raises fails alone (an unreachable Redis: it is tried again alone). Status writes and dead letters
+are left in the `Handled` result for the worker thread (`batch.run_batch_on_loop`).
+"""
 
 from __future__ import annotations
 
@@ -18,14 +25,15 @@ from pipeline.observe import journey, metrics
 from pipeline.registry.cache import NOT_CACHED
 from pipeline.smtp.mime import UnsendableAddress, build_message, envelope_for
 from pipeline.smtp.pool import Pools, SmtpUtf8Unsupported, Superseded
-from pipeline.stages.batch import INFRASTRUCTURE_ERRORS, Forward
+from pipeline.stages.batch import INFRASTRUCTURE_ERRORS, DeadLetter, Forward, Handled
 from pipeline.stages.rate_limit import back_to_route
 from pipeline.state.ledger import Claim, SendLedger
-from pipeline.state.status import Transition
 
 log = structlog.get_logger("mailpipe.send")
 COMPLETE_PATIENCE = 300.0  # seconds a reply is held while Redis is unreachable
 DEFAULT_TIMEOUT = 30.0  # an account's SMTP timeout unless it sets one (tenants' accounts do not)
+RETRY_ALONE = 1.0  # an email whose Redis call failed (unreachable) is tried again on its own after this
+STAGE = "send"
 
 
 @dataclass
@@ -64,7 +72,7 @@ class SendRuntime:
         return self._gate
 
 
-async def send(message: RoutedMessage, runtime: SendRuntime) -> tuple[Forward | None, Transition | None]:
+async def send(message: RoutedMessage, runtime: SendRuntime) -> tuple[Forward | None, DeadLetter | None]:
     ctx = runtime.ctx
     event = message.event
     # Each message runs in its own gathered task: this binding stays with this email's lines.
@@ -156,19 +164,34 @@ async def complete_durably(runtime: SendRuntime, tenant: str, event_id: str, tok
             pause = min(pause * 2, 2.0)
 
 
-async def _refuse(runtime: SendRuntime, message: RoutedMessage, token: str, error: str) -> tuple[None, Transition]:
+async def _refuse(runtime: SendRuntime, message: RoutedMessage, token: str, error: str) -> tuple[None, DeadLetter]:
     """A message that can never be sent as it is: rejected, kept in the dead-letter store."""
     event = message.event
     await runtime.ledger.complete(event.tenant, event.event_id, token, SendReply(account=message.account, text=error))
-    runtime.ctx.status.dead_letter(event.tenant, event.event_id, "send", error, message.to_json())
-    return None, Transition(event.tenant, event.event_id, RecipientEvent.REJECTED, {"stage": "send", "error": error})
+    return None, DeadLetter(event.tenant, event.event_id, STAGE, error, message.to_json(), RecipientEvent.REJECTED)
 
 
-async def handle(messages: list[RoutedMessage], runtime: SendRuntime) -> list[Forward]:
-    ctx = runtime.ctx
-    results = await asyncio.gather(*(send(m, runtime) for m in messages))
-    ctx.status.record([t for _, t in results if t is not None])
-    return [f for f, _ in results if f is not None]
+async def handle(messages: list[RoutedMessage], runtime: SendRuntime) -> Handled:
+    """Every email of the batch at once, each to its own end: no send is left running unobserved."""
+    handled = Handled()
+    results = await asyncio.gather(*(send(m, runtime) for m in messages), return_exceptions=True)
+    for message, result in zip(messages, results, strict=True):
+        if isinstance(result, (*INFRASTRUCTURE_ERRORS, asyncio.CancelledError)):
+            # Not this email's fault: it goes round again on its own (the ledger keeps it from a
+            # second send; a claim it still holds makes the retry wait for the lease, as it must).
+            log.warning("send_retried_alone", event_id=message.event.event_id, error=type(result).__name__, stage=STAGE)
+            handled.forwards.append(Forward(STAGE, message.to_json(), RETRY_ALONE))
+        elif isinstance(result, Exception):
+            handled.fail(STAGE, message, result)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            forward, dead = result
+            if forward is not None:
+                handled.forwards.append(forward)
+            if dead is not None:
+                handled.dead.append(dead)
+    return handled
 
 
 def decode(raw: str) -> RoutedMessage:

@@ -27,13 +27,19 @@ class ScriptPipeline:
         self._calls[len(self.pipe)] = call
         self.pipe.evalsha(*call.evalsha_args())  # type: ignore[arg-type]
 
-    def execute(self) -> list[Any]:
-        """Every command's result, in order; the first error raised after all have run."""
+    def execute(self, *, raise_on_error: bool = True) -> list[Any]:
+        """Every command's result, in order; the first error raised after all have run (or, with
+        `raise_on_error=False`, each command's error left in its place)."""
         results = list(self.pipe.execute(raise_on_error=False))
         for index, call in self._calls.items():
             if isinstance(results[index], NoScriptError):
-                results[index] = run(self.client, call)
+                try:
+                    results[index] = run(self.client, call)
+                except redis.ResponseError as exc:
+                    if raise_on_error:
+                        raise
+                    results[index] = exc
         for result in results:
-            if isinstance(result, Exception):
+            if raise_on_error and isinstance(result, Exception):
                 raise result
         return results

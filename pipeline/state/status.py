@@ -144,8 +144,12 @@ class StatusStore:
             pipe.zrem(keys.pending(event.tenant), event.event_id)
         pipe.execute()
 
-    def record(self, transitions: list[Transition]) -> list[bool]:
-        """Apply transitions; a second final outcome for one event is ignored (returns False)."""
+    def record(self, transitions: list[Transition], *, refused: dict[int, Exception] | None = None) -> list[bool]:
+        """Apply transitions; a second final outcome for one event is ignored (returns False).
+
+        With `refused`, a transition Redis refuses (an error on its own keys, such as WRONGTYPE)
+        does not raise: it is False, its error goes into `refused` under its index, and the
+        others are applied as usual (a stage batch fails that one item alone)."""
         if not transitions:
             return []
         now = time.time()
@@ -181,7 +185,9 @@ class StatusStore:
                     ],
                 )
             )
-        results = pipe.execute()
+        results = pipe.execute(raise_on_error=refused is None)
+        if refused is not None:
+            refused.update({i: r for i, r in enumerate(results) if isinstance(r, Exception)})
         if self.cold is not None:
             late = [(i, t) for i, (t, r) in enumerate(zip(transitions, results, strict=True)) if r == -1 and t.update]
             for i, t in late:

@@ -48,8 +48,10 @@ def test_a_redis_restart_mid_run_loses_nothing_and_sends_nothing_twice(
     try:
         report = Submitter(load_config(path)).submit([lead(i, "restart") for i in range(EVENTS)])
         assert len(report.accepted) == EVENTS
-        while len(smtp_server.snapshot()) < EVENTS // 4:  # well under way: every stage busy
+        under_way = time.monotonic() + 120
+        while len(smtp_server.snapshot()) < EVENTS // 4 and time.monotonic() < under_way:  # every stage busy
             time.sleep(0.1)
+        assert len(smtp_server.snapshot()) >= EVENTS // 4, "the workers never got a quarter of the mail out"
         aof_redis.stop()
         figures.extra["received_when_stopped"] = len(smtp_server.snapshot())
         time.sleep(DOWN_SECONDS)

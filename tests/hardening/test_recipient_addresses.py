@@ -15,6 +15,7 @@ from pipeline.config import load_config
 from pipeline.context import build_context
 from pipeline.errors import InvalidEvent
 from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage, SendResult, parse_event
+from pipeline.stages.batch import write_dead_letters
 from pipeline.stages.send import SendRuntime, send
 
 
@@ -68,7 +69,10 @@ def run_send(runtime: SendRuntime, message: RoutedMessage):  # type: ignore[no-u
         finally:
             await runtime.pools.close()
 
-    return asyncio.run(go())
+    forward, dead = asyncio.run(go())
+    if dead is not None:
+        write_dead_letters([dead], runtime.ctx)  # what the send actor does with it, off the event loop
+    return forward, dead
 
 
 def test_an_idna_domain_is_sent_in_ascii_to_a_server_without_smtputf8(server_for, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
@@ -90,9 +94,9 @@ def test_a_non_ascii_local_part_uses_smtputf8_when_the_server_offers_it(server_f
 
 def test_a_non_ascii_local_part_is_rejected_clearly_when_the_server_lacks_smtputf8(server_for, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     server, runtime = server_for(False)
-    forward, transition = run_send(runtime, routed("üser@bücher.example", "noutf8"))
-    assert forward is None and transition.state == "rejected"
-    assert "does not offer SMTPUTF8" in transition.entry["error"]
+    forward, dead = run_send(runtime, routed("üser@bücher.example", "noutf8"))
+    assert forward is None and dead.state == "rejected"
+    assert "does not offer SMTPUTF8" in dead.error
     assert server.snapshot() == []
     assert b"SMTPUTF8" in redis_client.hget("mailpipe:default:deadletter", "noutf8")
 

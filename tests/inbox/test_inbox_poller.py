@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from eventually import eventually
 from inbox_mails import GARBAGE, arf, auto_reply, dsn, huge_reply, reply, unrelated
-from prometheus_client import REGISTRY
 
 from pipeline.config import load_config
 from pipeline.context import StageContext, build_context
 from pipeline.inbox.index import MessageIndex
 from pipeline.inbox.poller import Poller, PollStats, mailboxes_of, watch_once
 from pipeline.models import LeadEvent
+from pipeline.observe.metrics import REGISTRY
 from pipeline.smtp.mime import message_id_for
 from pipeline.state import keys
 from pipeline.state.status import Transition

@@ -9,7 +9,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     1: ("config", "db"),
     2: ("state", "limits", "smtp", "observe", "plugin_host", "oauth", "archive"),
     3: ("context", "registry", "control", "stages", "feedback", "inbox", "bounces", "plugins"),
-    4: ("runtime", "http", "cli", "bench", "demo", "demo_data", "submit"),
+    4: ("runtime", "http", "cli", "bench", "demo", "demo_data", "submit", "client"),
 }
 RANK = {package: layer for layer, packages in LAYERS.items() for package in packages}
 

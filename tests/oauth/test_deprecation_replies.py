@@ -23,7 +23,7 @@ from pipeline.models import (
 from pipeline.plugin_host.manager import get_plugin_manager
 from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.smtp.verify import connection_hints
-from pipeline.stages.classify import decide
+from pipeline.stages.classify import apply_signal, decide
 
 OUTLOOK = AccountConfig(name="o", provider="outlook", username="a@m.example", password="x", from_email="a@m.example")
 GMAIL = AccountConfig(name="g", provider="gmail", username="a@gmail.com", password="x", from_email="a@gmail.com")
@@ -117,7 +117,9 @@ def test_basic_auth_disabled_pauses_a_sending_account_with_reason_basic_auth_dis
         first_attempt_at=time.time(),
     )
     reply = SendReply(account="alpha", code=code, enhanced=text.split()[0], text=text, error=TransportError.AUTH)
-    decision = decide(SendResult(routed=routed, reply=reply), ctx)
+    result = SendResult(routed=routed, reply=reply)
+    decision = decide(result, ctx)
+    apply_signal(result, decision, ctx)
     state = ctx.accounts_state.health("alpha")
     assert decision.transition.state == "rerouted" and decision.verdict.reason == "basic_auth_disabled"
     assert state["health"] == "auth_failed" and state["reason"].startswith("basic_auth_disabled: ")

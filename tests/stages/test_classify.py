@@ -6,7 +6,8 @@ import time
 
 from pipeline.context import StageContext
 from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage, SendReply, SendResult, TransportError
-from pipeline.stages.classify import decide, handle
+from pipeline.stages.classify import apply_signal, decide, handle
+from pipeline.state import keys
 
 
 def result(
@@ -61,16 +62,26 @@ def test_user_unknown_is_a_hard_bounce_and_reputation_block_is_soft(ctx: StageCo
 
 
 def test_throttling_slows_the_account_and_retries_without_counting_an_attempt(ctx: StageContext) -> None:
-    decision = decide(result(454, "Throttling failure: Maximum sending rate exceeded", attempt=2), ctx)
+    throttled = result(454, "Throttling failure: Maximum sending rate exceeded", attempt=2)
+    decision = decide(throttled, ctx)
     assert decision.transition.state == "throttled" and decision.forward and decision.forward.stage == "rate_limit"
     assert '"attempt":2' in decision.forward.item and '"throttled":1' in decision.forward.item
-    assert float(ctx.redis.hget("mailpipe:default:account:alpha", "rate_factor") or 0) < 1
+    state = keys.account_state("default", "alpha")
+    assert ctx.redis.hget(state, "rate_factor") is None  # deciding writes nothing
+    apply_signal(throttled, decision, ctx)
+    factor = ctx.redis.hget(state, "rate_factor")
+    assert factor is not None and float(factor) == 0.5, factor  # halved, from the configured 1.0
+    assert int(ctx.redis.hget(state, "throttles") or 0) == 1
+    assert decision.forward.delay >= 1.0 and decision.transition.entry["next_in"] == round(decision.forward.delay, 3)
 
 
 def test_an_auth_failure_pauses_the_account_and_reroutes_the_message(ctx: StageContext) -> None:
-    decision = decide(result(535, "5.7.8 Authentication credentials invalid", error=TransportError.AUTH), ctx)
+    refused = result(535, "5.7.8 Authentication credentials invalid", error=TransportError.AUTH)
+    decision = decide(refused, ctx)
     assert decision.transition.state == "rerouted" and decision.forward and decision.forward.stage == "route"
     assert '"excluded_accounts":["alpha"]' in decision.forward.item
+    assert ctx.accounts_state.paused(["alpha"]) == {"alpha": False}  # deciding writes nothing
+    apply_signal(refused, decision, ctx)
     assert ctx.accounts_state.paused(["alpha"]) == {"alpha": True}
     assert ctx.accounts_state.health("alpha")["health"] == "auth_failed"
 

@@ -8,6 +8,7 @@ import json
 from pipeline.context import StageContext
 from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage, SendReply, SendResult
 from pipeline.stages import classify, rate_limit, send
+from pipeline.stages.batch import Handled
 
 
 def routed_to(account: str, i: int = 1) -> RoutedMessage:
@@ -24,7 +25,7 @@ def routed_to(account: str, i: int = 1) -> RoutedMessage:
 
 
 def test_rate_limit_sends_mail_for_an_account_that_no_longer_exists_back_to_route(ctx: StageContext) -> None:
-    forwards = rate_limit.handle([routed_to("acme/deleted"), routed_to("alpha", 2)], ctx)
+    forwards = rate_limit.handle([routed_to("acme/deleted"), routed_to("alpha", 2)], ctx).forwards
     stages = {json.loads(f.item)["message"]["event"]["event_id"]: f.stage for f in forwards}
     assert stages == {"gone-1": "route", "gone-2": "send"}
 
@@ -32,14 +33,14 @@ def test_rate_limit_sends_mail_for_an_account_that_no_longer_exists_back_to_rout
 def test_send_reroutes_instead_of_crashing_and_takes_no_ledger_claim(ctx: StageContext) -> None:
     runtime = send.SendRuntime(ctx)
 
-    async def go() -> list[object]:
+    async def go() -> Handled:
         try:
             return await send.handle([routed_to("acme/deleted")], runtime)
         finally:
             await runtime.close()
 
-    forwards = asyncio.run(go())
-    assert [f.stage for f in forwards] == ["route"]  # type: ignore[attr-defined]
+    handled = asyncio.run(go())
+    assert [f.stage for f in handled.forwards] == ["route"] and not handled.dead
     assert not ctx.redis.keys("mailpipe:default:ledger:*")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipeline.context import StageContext
 from pipeline.models import LeadEvent, RenderedMessage, RouteRequest
 from pipeline.stages import route as route_stage
+from pipeline.stages.batch import run_batch
 
 
 def request(**fields: object) -> RouteRequest:
@@ -54,8 +55,7 @@ def test_handle_ends_suppressed_recipients_and_forwards_the_rest(ctx: StageConte
             for i in ("blocked", "fine")
         ]
     )
-    forwards = route_stage.handle(
-        [request(event_id="blocked", to="blocked@receiver.example"), request(event_id="fine", to="fine@receiver.example")], ctx
-    )
+    requests = [request(event_id="blocked", to="blocked@receiver.example"), request(event_id="fine", to="fine@receiver.example")]
+    forwards = run_batch("route", [r.to_json() for r in requests], route_stage.decode, route_stage.handle, ctx)
     assert [f.stage for f in forwards] == ["rate_limit"]
     assert ctx.status.outcomes(["blocked", "fine"]) == {"blocked": "suppressed", "fine": None}
