@@ -142,3 +142,17 @@ def test_established_connections_are_counted_per_process_and_remote_port() -> No
         finally:
             for client in clients:
                 client.close()
+
+
+@needs_sink
+def test_the_send_loop_bench_sees_no_blocking_redis_call_on_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.bench import send_loop
+
+    monkeypatch.setattr(send_loop, "THREADS", 2)
+    monkeypatch.setattr(send_loop, "BATCHES", 2)
+    found = send_loop.run(tmp_path / "send-loop")
+    assert found["emails"] == 400 and found["rate"] > 0
+    assert found["blocking_redis_calls_on_loop"] == {"calls": 0, "ms": 0}
+    assert found["loop_lag_ms"]["samples"] > 0
