@@ -145,6 +145,6 @@ def verify_account(
         except ValueError as exc:
             err.print(f"[red]error[/red] --send-test: {exc}", highlight=False)
             raise typer.Exit(2) from None
-    report = verify(account, pm=manager_or_exit(loaded), send_test=send_test, timeout=timeout)
+    report = verify(account, pm=manager_or_exit(loaded), send_test=send_test, timeout=timeout, redis_url=loaded.redis_url)
     render(report)
     raise typer.Exit(0 if report.ok else 1)

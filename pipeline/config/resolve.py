@@ -82,11 +82,11 @@ def resolve_account(account: AccountConfig, preset: ProviderPreset | None) -> Re
         local_hostname=account.local_hostname or "mailpipe.localhost",
         max_message_bytes=account.max_message_bytes,
         auth_method=account.auth_method,
-        oauth=_resolve_oauth(account),
+        oauth=resolve_oauth(account),
     )
 
 
-def _resolve_oauth(account: AccountConfig) -> ResolvedOAuth | None:
+def resolve_oauth(account: AccountConfig) -> ResolvedOAuth | None:
     grant = account.oauth
     if grant is None:
         return None

@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from pipeline.config import AccountConfig, resolve_account
 from pipeline.config.inbox import ImapSettings
 from pipeline.config.oauth import AccountOAuth, AuthMethod, OAuthProvider
-from pipeline.control import audit
+from pipeline.control import audit, grants
 from pipeline.control.context import ControlContext
 from pipeline.control.errors import Conflict, Invalid, NotFound, VerificationFailed
+from pipeline.control.grants import STATUS_HINTS
 from pipeline.control.schemas import AccountIn, AccountList, AccountOut, AccountPatch, ImapOut, OAuthOut, VerifyReport
 from pipeline.control.scope import ACCOUNTS_MANAGE, TenantScope
 from pipeline.control.tenants import data_key, lock_and_bump
@@ -112,6 +113,7 @@ def to_out(row: SmtpAccount, oauth: OAuthOut | None = None) -> AccountOut:
         default_for=list(row.default_for or []),
         status=row.status,
         status_reason=row.status_reason,
+        status_hint=STATUS_HINTS.get(row.status_reason or ""),
         default=row.is_default,
         managed_by_file=row.managed_by_file,
         verified_at=row.verified_at,
@@ -264,15 +266,29 @@ def get_account(ctx: ControlContext, scope: TenantScope, name: str) -> AccountOu
 
 
 def create_account(
-    ctx: ControlContext, scope: TenantScope, data: AccountIn, *, verify: bool = True, managed_by_file: bool = False
+    ctx: ControlContext,
+    scope: TenantScope,
+    data: AccountIn,
+    *,
+    verify: bool = True,
+    managed_by_file: bool = False,
+    grant: dict[str, str] | None = None,
 ) -> tuple[AccountOut, VerifyReport | None]:
-    """Checked, verified (unless ``verify`` is false), then saved; a failed verification saves nothing."""
+    """Checked, verified (unless ``verify`` is false), then saved; a failed verification saves nothing.
+
+    With ``grant`` (``oauth_*`` keys, from the connect flow) the account logs in with XOAUTH2 and no password.
+    """
     scope.require(ACCOUNTS_MANAGE)
+    if grant is not None:
+        _check_grant(grant)
+        data = data.model_copy(update={"password": None, "auth_method": None})
     fields = _fields(data, None)
     fields["imap"] = _imap_stored(data)
+    if grant is not None:
+        fields["auth_method"] = XOAUTH2
     password = data.password.get_secret_value() if data.password else None
     imap_password = data.imap.password.get_secret_value() if data.imap and data.imap.password else None
-    account = _account_config(data.name, fields, password, imap_password)
+    account = _account_config(data.name, fields, password, imap_password, grant)
     host, port = _check(ctx, account, trusted=managed_by_file)
     report = None
     if verify:  # a taken name is refused before the (slow) check; without one, the insert's unique key refuses it
@@ -288,6 +304,8 @@ def create_account(
                 field="name",
                 extra={"verification": report.model_dump(mode="json")},
             )
+        if grant is not None and report.rotated_refresh_token:
+            grant = grant | {"oauth_refresh_token": report.rotated_refresh_token}
     with ctx.transaction() as session:
         lock_and_bump(session, scope)
         has_default = (
@@ -305,7 +323,7 @@ def create_account(
             **{k: v for k, v in fields.items() if k != "imap"},
             imap=fields["imap"],
         )
-        secrets = {k: v for k, v in (("password", password), ("imap_password", imap_password)) if v}
+        secrets = {k: v for k, v in (("password", password), ("imap_password", imap_password)) if v} | (grant or {})
         row.secret = data_key(ctx, session, scope).seal_secrets(data.name, secrets) if secrets else None
         row.password_set = password is not None
         session.add(row)
@@ -314,9 +332,66 @@ def create_account(
         except IntegrityError:
             raise Conflict(f"an account named {data.name!r} already exists", field="name") from None
         session.refresh(row)
-        after = snapshot(row)
+        out = to_out(row, oauth=_oauth_out(grant or {}))
+        after = snapshot(row) | ({"oauth": out.oauth.model_dump(mode="json")} if out.oauth else {})
         audit.record(session, scope, "account.create", data.name, after=after)
-        return to_out(row), report
+        return out, report
+
+
+# The OAuth app that connects a preset's mailbox, and the preset a new connected account gets.
+OAUTH_PRESETS = {OAuthProvider.GOOGLE: "gmail", OAuthProvider.MICROSOFT: "outlook"}
+
+
+def oauth_connect_target(
+    ctx: ControlContext,
+    scope: TenantScope,
+    name: str,
+    *,
+    provider: OAuthProvider | None,
+    from_email: str | None,
+    from_name: str | None = None,
+) -> tuple[AccountOut | None, AccountIn | None]:
+    """What the connect flow for ``name`` will connect: the existing account, or a new one to create.
+
+    A new account needs ``provider`` (google or microsoft: its preset gives host, port and security) and
+    ``from_email`` (the mailbox); it is checked now and created only by a successful callback (verified
+    with the grant), so until then it does not exist. For an existing account a ``from_email`` must match.
+    """
+    scope.require(ACCOUNTS_MANAGE)
+    try:
+        existing = get_account(ctx, scope, name)
+    except NotFound:
+        existing = None
+    if existing is not None:
+        if existing.managed_by_file:
+            raise Conflict(f"account {name!r} {FILE_MANAGED}")
+        if from_email is not None and from_email.strip().lower() != existing.from_email.lower():
+            raise Conflict(f"from_email: account {name!r} exists with another mailbox", field="from_email")
+        return existing, None
+    if provider is None and from_email is None:
+        raise NotFound(f"no account {name!r} (to create it with the connect flow, give provider and from_email)")
+    preset = OAUTH_PRESETS.get(provider) if provider is not None else None
+    if preset is None:
+        raise Invalid(f"provider: a new account needs provider google or microsoft (no account {name!r} yet)", field="provider")
+    if not from_email:
+        raise Invalid(f"from_email: a new account needs the mailbox address (no account {name!r} yet)", field="from_email")
+    body: dict[str, Any] = {"name": name, "provider": preset, "from_email": from_email}
+    if from_name is not None:
+        body["from_name"] = from_name
+    try:
+        data = AccountIn.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "account"
+        raise Invalid(f"{field}: {first['msg'].removeprefix('Value error, ')}", field=field) from None
+    fields = _fields(data, None) | {"auth_method": XOAUTH2}
+    _check(ctx, _account_config(name, fields, None, None))
+    return None, data
+
+
+def _check_grant(grant: dict[str, str]) -> None:
+    if set(grant) - set(OAUTH_KEYS) or not grant.get("oauth_refresh_token"):
+        raise Invalid("oauth: a grant needs a refresh token and only oauth_* keys", field="oauth")
 
 
 def _secrets(ctx: ControlContext, session: Session, scope: TenantScope, row: SmtpAccount) -> dict[str, str]:
@@ -364,6 +439,8 @@ def update_account(
                 field="name",
                 extra={"verification": report.model_dump(mode="json")},
             )
+        if grant and report.rotated_refresh_token:
+            grant = grant | {"oauth_refresh_token": report.rotated_refresh_token}
     with ctx.transaction() as session:
         lock_and_bump(session, scope)
         row = _row(session, scope, name, lock=True)
@@ -458,6 +535,9 @@ def verify_stored(ctx: ControlContext, scope: TenantScope, name: str, send_test_
     account = _account_config(name, fields, stored.get("password"), stored.get("imap_password"), oauth_grant(stored))
     host, port = _check(ctx, account)
     report = _verify(ctx, scope, account, host, port, send_test=send_test_to)
+    if report.rotated_refresh_token:  # the check's refresh rotated the stored grant: keep the new token
+        used = {stored["oauth_refresh_token"]} if stored.get("oauth_refresh_token") else set()
+        grants.store_rotated_refresh_token(ctx, scope.slug, name, used, report.rotated_refresh_token)
     if report.ok:
         with ctx.transaction() as session:
             session.execute(
@@ -477,9 +557,7 @@ def connect_oauth(
     active again, since a fresh consent is exactly what it was waiting for.
     """
     scope.require(ACCOUNTS_MANAGE)
-    unknown = set(grant) - set(OAUTH_KEYS)
-    if unknown or not grant.get("oauth_refresh_token"):
-        raise Invalid("oauth: a grant needs a refresh token and only oauth_* keys", field="oauth")
+    _check_grant(grant)
     with ctx.transaction() as session:
         row = _row(session, scope, name)
         if row.managed_by_file:
@@ -500,6 +578,8 @@ def connect_oauth(
                 field="oauth",
                 extra={"verification": report.model_dump(mode="json")},
             )
+        if report.rotated_refresh_token:  # the check's refresh rotated it: the first token is already dead
+            grant = grant | {"oauth_refresh_token": report.rotated_refresh_token}
     with ctx.transaction() as session:
         lock_and_bump(session, scope)
         row = _row(session, scope, name, lock=True)

@@ -10,7 +10,7 @@ import datetime as dt
 import enum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, StringConstraints, field_validator, model_validator
 
 from pipeline.models import check_header_value, normalise_address
 from pipeline.plugin_host.presets import Limits, Security
@@ -174,7 +174,8 @@ class AccountOut(BaseModel):
     reply_tracking: bool
     default_for: list[str]
     status: str = Field(description="active, paused or auth_failed")
-    status_reason: str | None
+    status_reason: str | None = Field(description="why it is not active, e.g. reconnect_needed (the OAuth grant was revoked)")
+    status_hint: str | None = Field(default=None, description="what to do about status_reason, when mailpipe knows")
     default: bool = Field(description='the tenant\'s active account ("Set as active"): exactly one per tenant')
     managed_by_file: bool = Field(description="declared in the TOML (mailpipe config apply): read-only over the API")
     verified_at: dt.datetime | None
@@ -209,6 +210,12 @@ class VerifyReport(BaseModel):
     endpoint: str
     steps: list[StepOut]
     hints: list[str]
+    # A new refresh token the XOAUTH2 check's refresh was answered with: kept by the caller, never shown.
+    _rotated_refresh_token: str | None = PrivateAttr(default=None)
+
+    @property
+    def rotated_refresh_token(self) -> str | None:
+        return self._rotated_refresh_token
 
 
 class RouteMatchIn(_In):

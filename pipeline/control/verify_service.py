@@ -103,6 +103,12 @@ class Verifier:
 
 
 def to_out(report: Report) -> VerifyReport:
+    out = _out(report)
+    out._rotated_refresh_token = report.rotated_refresh_token
+    return out
+
+
+def _out(report: Report) -> VerifyReport:
     return VerifyReport(
         ok=report.ok,
         account=report.account,

@@ -5,6 +5,11 @@ reply-tracking account), each on its own thread, started and stopped by `supervi
 It waits with IDLE where the server offers it (and `idle = true`), else sleeps
 `poll_interval`; every error (connection dropped, server restarted, Redis away) closes the
 session and reconnects with capped exponential back-off, resuming from the cursor in Redis.
+
+The mailbox of an XOAUTH2 account logs in with SASL XOAUTH2 and the account's access token, taken from
+the same shared cache (and single-flight refresh) as its SMTP sessions (`inbox.tokens`): a token the
+server refuses gets one refresh and one retry; a revoked grant pauses the account as ``auth_failed``
+(the tenant's ``account.reconnect_needed`` event, the registry row) and the poller waits for a reconnect.
 """
 
 from __future__ import annotations
@@ -20,12 +25,17 @@ import structlog
 
 from pipeline.config import Config
 from pipeline.config.inbox import ImapSettings
+from pipeline.config.oauth import AuthMethod
+from pipeline.config.resolve import ResolvedOAuth, resolve_oauth
 from pipeline.context import StageContext, build_context
 from pipeline.inbox.apply import apply_finding
 from pipeline.inbox.classify import classify_message
 from pipeline.inbox.cursor import CursorStore, message_digest
 from pipeline.inbox.index import MessageIndex
 from pipeline.inbox.session import ImapConfigError, ImapError, ImapSession
+from pipeline.inbox.tokens import access_tokens
+from pipeline.oauth.errors import OAuthError, TokenEndpointUnavailable
+from pipeline.registry.grants import grant_keeper
 
 log = structlog.get_logger("mailpipe.inbox")
 
@@ -41,11 +51,21 @@ class Mailbox:
     name: str  # "account:<ref>" or "shared:<name>": the Redis namespace of its cursor and its lease
     settings: ImapSettings
     tenant: str | None = None  # a tenant's own mailbox answers only that tenant's mail; None: any tenant's
+    oauth: ResolvedOAuth | None = field(default=None, repr=False)  # an XOAUTH2 account's grant: log in with its tokens
+
+    @property
+    def account_ref(self) -> str:
+        """The account reference (SMTP pools, token cache) of an ``account:`` mailbox."""
+        return self.name.split(":", 1)[1]
 
 
 def mailboxes_of(config: Config, only: list[str] | None = None) -> list[Mailbox]:
     """Configured mailboxes; `only` names some by `account:alpha`, `alpha` or `shared`."""
-    found = [Mailbox(f"account:{a.name}", a.imap) for a in config.accounts if a.imap is not None]
+    found = [
+        Mailbox(f"account:{a.name}", a.imap, oauth=resolve_oauth(a) if a.auth_method == AuthMethod.XOAUTH2 else None)
+        for a in config.accounts
+        if a.imap is not None
+    ]
     if config.inbox is not None:
         found.append(Mailbox(f"shared:{config.inbox.name}", config.inbox))
     if only:
@@ -74,7 +94,15 @@ class Poller:
         self.index = MessageIndex(ctx.redis, ttl=ctx.config.retention.feedback_window, cold=ctx.cold)
         self.stats = PollStats()
         self._forgot_at = 0.0
+        self.keeper = grant_keeper(ctx.registry.source) if mailbox.oauth is not None else None
         self.log = log.bind(mailbox=mailbox.name)
+
+    def _open(self) -> ImapSession:
+        grant = self.mailbox.oauth
+        if grant is None:
+            return ImapSession.open(self.settings)
+        with access_tokens(self.ctx.config.redis_url, self.mailbox.account_ref, grant, self.keeper) as tokens:
+            return ImapSession.open(self.settings, access_token=tokens)
 
     def run(self, once: bool = False) -> PollStats:
         """Poll until `stop` is set; with `once`, one complete pass (retrying a dropped connection)."""
@@ -83,7 +111,7 @@ class Poller:
         while not self.stop.is_set():
             session: ImapSession | None = None
             try:
-                session = ImapSession.open(self.settings)
+                session = self._open()
                 self.stats.connects += 1
                 self.log.info("inbox_connected", idle=session.can_idle and self.settings.idle, connects=self.stats.connects)
                 delay = RECONNECT_MIN
@@ -92,7 +120,12 @@ class Poller:
                     if once:
                         return self.stats
                     self._wait(session)
-            except ImapConfigError as exc:
+            except TokenEndpointUnavailable as exc:  # transient (before OAuthError): back off as for a dropped link
+                self._failed(exc)
+                attempts += 1
+                if once and attempts >= ONCE_ATTEMPTS:
+                    raise
+            except (ImapConfigError, OAuthError) as exc:  # a revoked grant too: reported once, then wait for a reconnect
                 self._failed(exc)
                 if once:
                     raise

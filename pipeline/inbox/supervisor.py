@@ -32,6 +32,7 @@ from pipeline.control.tenants import REGISTRY_CHANNEL
 from pipeline.errors import MailpipeError
 from pipeline.inbox.lease import MailboxLease, new_owner_id
 from pipeline.inbox.poller import Mailbox, Poller, mailboxes_of
+from pipeline.oauth.cache import grant_fingerprint
 from pipeline.registry.mailboxes import ReplyMailbox, ReplyMailboxes
 from pipeline.registry.sources import DatabaseSource
 
@@ -43,19 +44,21 @@ JOIN_SECONDS = 30.0
 
 
 def settings_fingerprint(mailbox: Mailbox) -> str:
-    """Changes whenever anything the poller connects or reads with changes, the password included
-    (hashed: the fingerprint may be logged, the password never)."""
+    """Changes whenever anything the poller connects or reads with changes, the password or OAuth grant
+    included (hashed: the fingerprint may be logged, the secrets never)."""
     settings = mailbox.settings
     try:
         secret = settings.password.resolve().get_secret_value()
     except MailpipeError:
         secret = ""  # unresolvable now; the poller reports it, and a fix changes the fingerprint
     data = settings.model_dump(mode="json", exclude={"password"}) | {"tenant": mailbox.tenant, "secret": secret}
+    if mailbox.oauth is not None:  # a reconnected (or rotated) grant restarts the poller with it
+        data["grant"] = grant_fingerprint(mailbox.oauth)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def registry_mailbox(found: ReplyMailbox) -> Mailbox:
-    return Mailbox(f"account:{found.ref}", found.settings, tenant=found.tenant)
+    return Mailbox(f"account:{found.ref}", found.settings, tenant=found.tenant, oauth=found.oauth)
 
 
 def reply_mailboxes(ctx: StageContext) -> ReplyMailboxes | None:

@@ -16,6 +16,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -137,6 +138,7 @@ class PendingConnect:
     tenant_id: int
     actor: str  # who started it, for the audit log
     verifier: str = field(repr=False)
+    new_account: dict[str, Any] | None = None  # a new account's fields (no secrets), created by the callback
 
 
 class PendingConnects:
@@ -150,7 +152,9 @@ class PendingConnects:
         return f"{PREFIX}:oauth:connect:{connect_id}"
 
     def put(self, connect_id: str, pending: PendingConnect, ttl: float) -> None:
-        value = json.dumps({"tenant_id": pending.tenant_id, "actor": pending.actor, "verifier": pending.verifier})
+        value = json.dumps(
+            {"tenant_id": pending.tenant_id, "actor": pending.actor, "verifier": pending.verifier, "new": pending.new_account}
+        )
         if not self.client.set(self.key(connect_id), value, px=int(ttl * 1000), nx=True):
             raise StateRefused("state: connect id collision; start again")
 
@@ -159,4 +163,7 @@ class PendingConnects:
         if not raw:
             raise StateRefused("state: already used or expired; start the connection again")
         data = json.loads(raw)
-        return PendingConnect(int(data["tenant_id"]), str(data["actor"]), str(data["verifier"]))
+        new = data.get("new")
+        return PendingConnect(
+            int(data["tenant_id"]), str(data["actor"]), str(data["verifier"]), new if isinstance(new, dict) else None
+        )

@@ -16,6 +16,11 @@ RECONNECT_NEEDED = Counter(
     "OAuth grants the provider revoked (invalid_grant): the mailbox owner must connect the account again.",
     ["account", "provider"],
 )
+ROTATIONS = Counter(
+    "mailpipe_oauth_refresh_token_rotations_total",
+    "Refresh tokens the token endpoint replaced (kept in Redis, and sealed in the registry for tenants' accounts).",
+    ["account", "provider"],
+)
 
 
 def refreshed(account: str, provider: str, outcome: str) -> None:
@@ -24,3 +29,7 @@ def refreshed(account: str, provider: str, outcome: str) -> None:
 
 def reconnect_needed(account: str, provider: str) -> None:
     RECONNECT_NEEDED.labels(account=account, provider=provider).inc()
+
+
+def rotated(account: str, provider: str) -> None:
+    ROTATIONS.labels(account=account, provider=provider).inc()

@@ -7,17 +7,19 @@ the same place as the rest of the account). With thousands of tenants a reconcil
 one query, not one per tenant.
 
 An account's `status` (paused, auth failed) is about sending: replies to mail it sent earlier keep
-arriving, so its mailbox stays watched.
+arriving, so its mailbox stays watched. An XOAUTH2 account's mailbox carries its grant: the poller logs in
+with the account's access token (a revoked grant waits, as the account does, for a reconnect).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.config.inbox import ImapSettings
+from pipeline.config.resolve import ResolvedOAuth
 from pipeline.db.tables import SmtpAccount, Tenant
 from pipeline.registry.refs import account_ref
 from pipeline.registry.sources import DatabaseSource
@@ -28,6 +30,7 @@ class ReplyMailbox:
     tenant: str
     account: str
     settings: ImapSettings
+    oauth: ResolvedOAuth | None = field(default=None, repr=False)  # XOAUTH2: the IMAP login uses its tokens
 
     @property
     def ref(self) -> str:
@@ -67,5 +70,5 @@ class ReplyMailboxes:
             if imap.ca_file is None and self.source.trusted_ca_file:
                 # The deployment's CA for tenants' own servers applies to their IMAP host as to their SMTP host.
                 imap = imap.model_copy(update={"ca_file": self.source.trusted_ca_file})
-            found.append(ReplyMailbox(tenant, account.name, imap))
+            found.append(ReplyMailbox(tenant, account.name, imap, account.resolved.oauth))
         return sorted(found, key=lambda m: m.account)

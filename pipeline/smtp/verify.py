@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import aiosmtplib
 import pluggy
+import redis.asyncio as aioredis
 
 from pipeline.config import AccountConfig, ResolvedAccount, resolve_account
 from pipeline.config.oauth import AuthMethod
@@ -24,9 +25,11 @@ from pipeline.models import LeadEvent, RenderedMessage, RoutedMessage
 from pipeline.oauth import endpoint as oauth_endpoint
 from pipeline.oauth import sasl
 from pipeline.oauth.errors import OAuthError
+from pipeline.oauth.rotation import RotatedTokens
 from pipeline.plugin_host.hints import Step
 from pipeline.plugin_host.manager import get_plugin_manager, preset_for
 from pipeline.plugin_host.presets import Security
+from pipeline.registry.refs import DEFAULT_TENANT
 from pipeline.smtp.mime import build_message, message_id_for
 from pipeline.smtp.pool import tls_context
 
@@ -50,6 +53,8 @@ class Report:
     endpoint: str = "?"
     steps: list[StepResult] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
+    # An XOAUTH2 check's refresh may be answered with a new refresh token (the old one then dead): the caller keeps it.
+    rotated_refresh_token: str | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -108,8 +113,10 @@ class _Check:
         timeout: float,
         report: Report,
         address_check: AddressCheck | None = None,
+        rotation: RotatedTokens | None = None,
     ) -> None:
         self.address_check = address_check
+        self.rotation = rotation
         self.account = account
         self.resolved = resolved
         self.timeout = timeout
@@ -255,10 +262,16 @@ class _Check:
         encrypted = self.smtp.get_transport_info("sslcontext") is not None
         if not encrypted and not self.resolved.allow_plaintext_auth:
             raise StepFailed("refusing to send the access token over an unencrypted connection (security = none)")
+        if self.rotation is not None:
+            grant = await self.rotation.effective()  # a TOML account's rotated refresh token, kept in Redis
         try:
             token = await oauth_endpoint.refresh(grant, timeout=self.timeout)
         except OAuthError as exc:
             raise StepFailed(f"oauth: {exc}", reply=str(exc)) from None
+        if token.refresh_token and token.refresh_token != grant.refresh_token.get_secret_value():
+            self.report.rotated_refresh_token = token.refresh_token
+            if self.rotation is not None:
+                await self.rotation.save(token.refresh_token)
         response = await sasl.authenticate(self.smtp, username, token.value)
         return f"{response.code} {response.message} (XOAUTH2 as {username}, token from {grant.token_url})"
 
@@ -318,8 +331,13 @@ async def verify_account(
     send_test: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     address_check: AddressCheck | None = None,
+    rotation_client: aioredis.Redis | None = None,
 ) -> Report:
-    """``address_check`` may refuse a resolved address (why, or None) before any connection to it."""
+    """``address_check`` may refuse a resolved address (why, or None) before any connection to it.
+
+    ``rotation_client``: the Redis where a TOML XOAUTH2 account's rotated refresh token is kept (read
+    before the check, a new rotation written back); without it a rotation is only on the report.
+    """
     pm = pm or get_plugin_manager()
     report = Report(account=account.name, provider=account.provider)
     try:
@@ -328,7 +346,10 @@ async def verify_account(
         report.steps.append(StepResult(Step.CONFIG, False, str(exc)))
     else:
         report.endpoint = f"{resolved.host}:{resolved.port} ({resolved.security})"
-        await _Check(account, resolved, timeout, report, address_check).run(send_test, pm)
+        rotation = None
+        if rotation_client is not None and resolved.oauth is not None:
+            rotation = RotatedTokens(rotation_client, DEFAULT_TENANT, resolved.name, resolved.oauth)
+        await _Check(account, resolved, timeout, report, address_check, rotation).run(send_test, pm)
     failure = report.failure
     if failure is not None:
         report.hints = connection_hints(pm, account, f"{failure.step}: {failure.reply or failure.detail}")
@@ -341,6 +362,22 @@ def verify(
     pm: pluggy.PluginManager | None = None,
     send_test: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    redis_url: str | None = None,
 ) -> Report:
-    """Blocking wrapper for the CLI."""
-    return asyncio.run(verify_account(account, pm=pm, send_test=send_test, timeout=timeout))
+    """Blocking wrapper for the CLI; with ``redis_url`` an XOAUTH2 account's rotated refresh token is used and kept."""
+
+    async def run() -> Report:
+        if redis_url is None or account.auth_method != AuthMethod.XOAUTH2:
+            return await verify_account(account, pm=pm, send_test=send_test, timeout=timeout)
+        client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        try:
+            await client.ping()
+        except aioredis.RedisError:
+            await client.aclose()  # no Redis: check the configured grant as it is
+            return await verify_account(account, pm=pm, send_test=send_test, timeout=timeout)
+        try:
+            return await verify_account(account, pm=pm, send_test=send_test, timeout=timeout, rotation_client=client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())

@@ -23,6 +23,7 @@ from pipeline.models import RecipientEvent, RoutedMessage, SendReply, SendResult
 from pipeline.oauth.tokens import TokenSource
 from pipeline.observe import journey, metrics
 from pipeline.registry.cache import NOT_CACHED
+from pipeline.registry.grants import grant_keeper
 from pipeline.smtp.mime import UnsendableAddress, build_message, envelope_for
 from pipeline.smtp.pool import Pools, SmtpUtf8Unsupported, Superseded
 from pipeline.stages.batch import INFRASTRUCTURE_ERRORS, DeadLetter, Forward, Handled
@@ -56,7 +57,8 @@ class SendRuntime:
             client = aioredis.Redis.from_url(self.ctx.config.redis_url, health_check_interval=30, max_connections=2000)
             lease = max([a.timeout for a in self.ctx.resolved.values()], default=DEFAULT_TIMEOUT) * 3 + 5
             self._ledger = SendLedger(client, lease=lease, policy=self.ctx.config.send.ambiguous.value)
-            self.pools.tokens = TokenSource(client)  # XOAUTH2 accounts share access tokens through this Redis
+            # XOAUTH2 accounts share access tokens through this Redis; the registry keeps rotated and revoked grants.
+            self.pools.tokens = TokenSource(client, keeper=grant_keeper(self.ctx.registry.source))
         return self._ledger
 
     async def close(self) -> None:

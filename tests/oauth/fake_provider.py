@@ -2,7 +2,8 @@
 
 Authorization endpoint (consents at once and redirects with a code, PKCE S256 recorded), token endpoint
 (authorization_code with the PKCE check, refresh_token, ``invalid_grant`` for revoked grants, 503 while
-"down", a delay while "slow"), and an RFC 7662 introspection endpoint the SMTP and IMAP servers ask.
+"down", a delay while "slow"; with ``rotate`` every refresh hands out a new refresh token and refuses the old one
+from then on, as Microsoft does), and an RFC 7662 introspection endpoint the SMTP and IMAP servers ask.
 Access tokens live ``lifetime`` seconds. Every refresh is counted: the tests assert on that count.
 """
 
@@ -46,6 +47,9 @@ class FakeProvider:
         self.refreshes = 0
         self.exchanges = 0
         self.down = False
+        self.rotate = False
+        self.rotations = 0
+        self.refused_refresh_tokens: list[str] = []  # refresh tokens answered with invalid_grant
         self.delay = 0.0
         self.consent_user = "owner@mailbox.example"
         self._lock = threading.Lock()
@@ -110,8 +114,16 @@ class FakeProvider:
             refresh = form.get("refresh_token", "")
             user = self.refresh_tokens.get(refresh)
             if user is None or refresh in self.revoked:
+                self.refused_refresh_tokens.append(refresh)
                 return 400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
-            return 200, self._issue(user)
+            body = self._issue(user)
+            if self.rotate:
+                with self._lock:
+                    if self.refresh_tokens.pop(refresh, None) is None:  # a concurrent refresh rotated it first
+                        return 400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+                    self.rotations += 1
+                body["refresh_token"] = self.grant(user)
+            return 200, body
         if form.get("grant_type") == "authorization_code":
             self.exchanges += 1
             code = self.codes.pop(form.get("code", ""), None)

@@ -5,6 +5,11 @@ authorization URL; the provider sends the user back to the callback, which check
 single-use ``state``, exchanges the code (PKCE), verifies SMTP with the grant, stores it sealed in the
 account and redirects (303) to the platform's ``return_url`` with ``result=connected`` or ``error``.
 A state that does not verify gets a 400 problem, never a redirect: its return URL cannot be trusted.
+
+Starting for a name that has no account yet creates one, when the body names ``provider`` (google or
+microsoft: the gmail or outlook preset's host, port and security) and ``from_email`` (the mailbox). It is
+checked at start but exists only once the callback has the grant and SMTP accepted it (there is no
+pending account row: until then GET answers 404, and a failed or abandoned consent leaves nothing).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pipeline.config.oauth import AUTHORIZE_URLS, DEFAULT_SCOPES, TOKEN_URLS, OA
 from pipeline.control import accounts
 from pipeline.control.context import ControlContext
 from pipeline.control.errors import Conflict, ControlError, Invalid, NotConfigured, NotFound
+from pipeline.control.schemas import AccountIn
 from pipeline.control.scope import ACCOUNTS_MANAGE, Principal, TenantScope
 from pipeline.http.control.auth import AccountName, Control, Scope
 from pipeline.http.control.problems import ProblemRoute, responses
@@ -61,6 +67,12 @@ class OAuthStartIn(BaseModel):
     return_url: str = Field(min_length=1, max_length=2000, description="where the user is sent back (https)")
     provider: OAuthProvider | None = Field(default=None, description="default: from the account's provider preset")
     login_hint: str | None = Field(default=None, max_length=320, description="the mailbox, pre-filled on the consent screen")
+    from_email: str | None = Field(
+        default=None,
+        max_length=320,
+        description="a new account's mailbox (with provider: required when the account does not exist)",
+    )
+    from_name: str | None = Field(default=None, max_length=200, description="a new account's display name")
 
 
 class OAuthStartOut(BaseModel):
@@ -141,26 +153,27 @@ def _scopes(ctx: ControlContext, app: OAuthAppConfig, provider: OAuthProvider, a
     responses=responses(401, 403, 404, 409, 422, 503),
 )
 def start(ctx: Control, scope: Scope, service: Connect, name: AccountName, body: OAuthStartIn) -> OAuthStartOut:
-    scope.require(ACCOUNTS_MANAGE)
-    account = accounts.get_account(ctx, scope, name)
-    if account.managed_by_file:
-        raise Conflict(f"account {name!r} {accounts.FILE_MANAGED}")
+    existing, new = accounts.oauth_connect_target(
+        ctx, scope, name, provider=body.provider, from_email=body.from_email, from_name=body.from_name
+    )
     try:
         return_url = check_return_url(body.return_url, service.settings.return_origins)
     except ValueError as exc:
         raise Invalid(str(exc), field="return_url") from None
-    provider = _provider(ctx, service, account.provider, body.provider)
+    account_provider = existing.provider if existing is not None else new.provider if new is not None else ""
+    provider = _provider(ctx, service, account_provider, body.provider)
     app = service.app(provider)
-    scopes = _scopes(ctx, app, provider, account.provider)
+    scopes = _scopes(ctx, app, provider, account_provider)
     authorize_url = str(app.authorize_url) if app.authorize_url else AUTHORIZE_URLS[provider]
     expires_at = time.time() + app.state_ttl
     connect_id, verifier = new_connect_id(), new_verifier()
-    service_pending = PendingConnects(service.client)
-    service_pending.put(connect_id, PendingConnect(scope.tenant_id, scope.actor, verifier), app.state_ttl)
+    spec = new.model_dump(mode="json", exclude_none=True) if new is not None else None
+    PendingConnects(service.client).put(connect_id, PendingConnect(scope.tenant_id, scope.actor, verifier, spec), app.state_ttl)
     state = service.signer.sign(ConnectState(scope.slug, name, provider, connect_id, return_url, expires_at))
     extra = dict(EXTRA_PARAMS.get(provider, {}))
-    if body.login_hint:
-        extra["login_hint"] = body.login_hint
+    hint = body.login_hint or (new.from_email if new is not None else None)
+    if hint:
+        extra["login_hint"] = hint
     url = endpoint.authorization_url(
         authorize_url=authorize_url,
         client_id=app.client_id,
@@ -241,11 +254,15 @@ def callback(
     )
     scope = TenantScope(pending.tenant_id, found.tenant, principal)
     try:
-        accounts.connect_oauth(ctx, scope, found.account, grant)
+        if pending.new_account is not None:
+            accounts.create_account(ctx, scope, AccountIn.model_validate(pending.new_account), grant=grant)
+        else:
+            accounts.connect_oauth(ctx, scope, found.account, grant)
     except NotFound:
         return _redirect(found.return_url, failed | {"error": "account_not_found"})
     except Conflict:
-        return _redirect(found.return_url, failed | {"error": "account_changed"})
+        error = "account_exists" if pending.new_account is not None else "account_changed"
+        return _redirect(found.return_url, failed | {"error": error})
     except ControlError as exc:
         log.warning("oauth_connect_refused", tenant=found.tenant, account=found.account, error=exc.detail)
         return _redirect(found.return_url, failed | {"error": "verification_failed"})
