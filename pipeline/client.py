@@ -13,10 +13,14 @@ It leaves the process it runs in as it found it:
   its own Dramatiq actors keeps them;
 - importing it registers no Prometheus metric (mailpipe's instruments live in a registry of their
   own, `pipeline.observe.metrics.REGISTRY`, and the client path does not even import them);
-- it needs the broker's and the state store's URLs only: no SMTP or IMAP password, no account.
+- it needs the broker's and the state store's URLs only (and the database's, when the deployment
+  has one): no SMTP or IMAP password, no account.
 
-Submitting is idempotent on `event_id`: an event submitted again is reported as a duplicate and
-never sent twice.
+Submitting is idempotent on `event_id`: an event submitted again within `[retention] dedupe_window`
+is reported as a duplicate and never sent twice. A deployment with a database keeps that window in
+its delivery log, so the client needs `database_url` there (`Client.from_config` reads `[database]`);
+a client without it refuses to submit to such a deployment (`DedupeInDatabase`) rather than risk a
+second send.
 """
 
 from __future__ import annotations
@@ -34,10 +38,10 @@ from pipeline.errors import ConfigError, InvalidEvent
 from pipeline.models import LeadEvent
 from pipeline.runtime.broker import BROKER_URL_ENV, DEFAULT_NAMESPACE, broker_kind, build_broker
 from pipeline.runtime.enqueue import Enqueuer
-from pipeline.state.status import EventStatus, StatusStore
+from pipeline.state.status import DedupeInDatabase, EventStatus, Retention, StatusStore
 from pipeline.submit import Intake, ItemError, SubmitReport
 
-__all__ = ["Client", "EventStatus", "InvalidEvent", "ItemError", "LeadEvent", "SubmitReport"]
+__all__ = ["Client", "DedupeInDatabase", "EventStatus", "InvalidEvent", "ItemError", "LeadEvent", "SubmitReport"]
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 T = TypeVar("T")
@@ -50,6 +54,8 @@ class Client:
     `broker_url`: the broker the workers read (`[broker] url`: redis://, rediss://, amqp://).
     `redis_url`: the state store (`[redis] url`); by default the broker's Redis, as in the config.
     `namespace`: the broker's key namespace (`[broker] namespace`), if the workers changed it.
+    `database_url`: the deployment's database (`[database] url`), where event_ids final beyond the
+    hot window are looked up; `dedupe_window`: `[retention] dedupe_window` in seconds.
     """
 
     def __init__(
@@ -58,6 +64,8 @@ class Client:
         redis_url: str | None = None,
         *,
         namespace: str = DEFAULT_NAMESPACE,
+        database_url: str | None = None,
+        dedupe_window: float = Retention.dedupe_window,
     ) -> None:
         if redis_url is None:
             redis_url = broker_url if broker_kind(broker_url) == "redis" else DEFAULT_BROKER_URL
@@ -65,17 +73,27 @@ class Client:
         self.redis_url = redis_url
         self._broker = build_broker(broker_url, namespace=namespace, middleware=[])
         self._redis = redis.Redis.from_url(redis_url)
-        self._intake = Intake(Enqueuer(self._broker), StatusStore(self._redis))
+        self._engine: Any = None
+        cold = None
+        if database_url:
+            from pipeline.archive.coldstore import DeliveryLogReader
+            from pipeline.db.engine import make_engine
+
+            self._engine = make_engine(database_url, pool_size=1)
+            cold = DeliveryLogReader(self._engine)
+        store = StatusStore(self._redis, retention=Retention(dedupe_window=dedupe_window), cold=cold)
+        self._intake = Intake(Enqueuer(self._broker), store)
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None) -> Client:
         """A client for the mailpipe whose config file this is (default: $MAILPIPE_CONFIG, then
-        ./mailpipe.toml). Only `[broker] url`, `[broker] namespace` and `[redis] url` are read:
-        accounts and their secrets are neither checked nor resolved. $MAILPIPE_BROKER_URL overrides
-        the broker url, as it does for the workers."""
+        ./mailpipe.toml). Only `[broker]`, `[redis] url`, `[database] url` and `[retention]
+        dedupe_window` are read: accounts and their secrets are neither checked nor resolved.
+        $MAILPIPE_BROKER_URL and $MAILPIPE_DATABASE_URL override theirs, as they do for the workers."""
         from pydantic import ValidationError
 
-        from pipeline.config.schema import BrokerConfig, RedisConfig
+        from pipeline.config.schema import BrokerConfig, RedisConfig, RetentionConfig
+        from pipeline.db.settings import DatabaseConfig
 
         file = Path(path or os.environ.get(CONFIG_ENV) or "mailpipe.toml")
         try:
@@ -94,10 +112,17 @@ class Client:
                 return None
 
         broker, store = section("broker", BrokerConfig), section("redis", RedisConfig)
-        if broker is None or store is None:
+        database, retention = section("database", DatabaseConfig), section("retention", RetentionConfig)
+        if broker is None or store is None or database is None or retention is None:
             raise ConfigError(problems)
         broker_url = os.environ.get(BROKER_URL_ENV) or broker.url
-        return cls(broker_url, store.url, namespace=broker.namespace)
+        return cls(
+            broker_url,
+            store.url,
+            namespace=broker.namespace,
+            database_url=database.resolved_url(),
+            dedupe_window=retention.dedupe_window,
+        )
 
     def submit(self, events: Iterable[LeadEvent | Mapping[str, Any] | str], *, source: str = "api") -> SubmitReport:
         """Validate, accept and enqueue events (dicts, JSON text or `LeadEvent`s). A bad event is
@@ -117,6 +142,8 @@ class Client:
         """Close the connections to the broker and the state store."""
         self._broker.close()
         self._redis.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     def __enter__(self) -> Client:
         return self

@@ -101,11 +101,17 @@ class Submitter(Intake):
     uses `pipeline.Client`, which needs no account secrets."""
 
     def __init__(self, config: Config, broker: dramatiq.Broker | None = None, client: redis.Redis | None = None) -> None:
+        from pipeline.archive.stores import reader_for, retention_of
+
         if broker is None:
             from pipeline.runtime.broker import broker_for
 
             broker = broker_for(config.broker)
-        super().__init__(Enqueuer(broker), StatusStore(client or redis.Redis.from_url(config.redis_url)))
+        # with [database] url, event_ids final beyond the hot window are found in the delivery log
+        store = StatusStore(
+            client or redis.Redis.from_url(config.redis_url), retention=retention_of(config), cold=reader_for(config)
+        )
+        super().__init__(Enqueuer(broker), store)
 
 
 def _event_id_of(raw: object) -> str | None:

@@ -49,7 +49,7 @@ def dashboard_exprs() -> list[str]:
 def test_alert_rules_pass_promtool_check() -> None:
     result = promtool("check", "rules", str(RULES), cwd=RULES.parent)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 @needs_promtool
@@ -67,7 +67,7 @@ def test_the_scrape_config_is_valid_and_loads_the_rules() -> None:
 def test_every_alert_has_a_promtool_test_that_expects_it_to_fire() -> None:
     alerts = re.findall(r"^\s*- alert: (\w+)", RULES.read_text(), re.MULTILINE)
     tested = RULE_TESTS.read_text()
-    assert len(alerts) == 8
+    assert len(alerts) == 9
     for alert in alerts:
         block = re.findall(rf"alertname: {alert}\n\s+exp_alerts:\n\s+- exp_labels", tested)
         assert block, f"{alert} has no test expecting it to fire"

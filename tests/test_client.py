@@ -137,7 +137,15 @@ def test_the_public_surface_is_typed_and_importing_pipeline_imports_nothing_else
     assert pipeline.__all__ == ["Client"] and pipeline.Client is Client
     import pipeline.client as module
 
-    assert sorted(module.__all__) == ["Client", "EventStatus", "InvalidEvent", "ItemError", "LeadEvent", "SubmitReport"]
+    assert sorted(module.__all__) == [
+        "Client",
+        "DedupeInDatabase",
+        "EventStatus",
+        "InvalidEvent",
+        "ItemError",
+        "LeadEvent",
+        "SubmitReport",
+    ]
     assert all(getattr(module, name) is not None for name in module.__all__)
     assert (ROOT / "pipeline" / "py.typed").is_file()
     assert '"py.typed"' in (ROOT / "pyproject.toml").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -17,6 +18,14 @@ _EVENT = text(
 _HISTORY = text("SELECT entry FROM delivery_history WHERE tenant = :tenant AND event_id = :event_id ORDER BY at, stream_id")
 _BY_MESSAGE_ID = text(
     "SELECT tenant, event_id, message_id FROM delivery_events WHERE message_id = ANY(:ids) ORDER BY created_at DESC"
+)
+
+# The primary key (tenant, event_id, created_at) of each daily partition answers this; partitions
+# older than `since` are pruned. Only final rows count: an event still in flight is Redis's to
+# decide (its hash has no TTL then), and one lost with Redis must be accepted again to be sent.
+_KNOWN = text(
+    "SELECT tenant, event_id FROM delivery_events "
+    "WHERE tenant = ANY(:tenants) AND event_id = ANY(:ids) AND created_at >= :since AND outcome IS NOT NULL"
 )
 
 
@@ -45,6 +54,20 @@ class DeliveryLogReader:
             history=history,
             event=event,
         )
+
+    def known(self, pairs: list[tuple[str, str]], since: float) -> set[tuple[str, str]]:
+        """Which (tenant, event_id) have a final row created at ``since`` or later: one query per batch."""
+        if not pairs:
+            return set()
+        wanted = set(pairs)
+        params = {
+            "tenants": sorted({t for t, _ in wanted}),
+            "ids": sorted({e for _, e in wanted}),
+            "since": dt.datetime.fromtimestamp(since, dt.UTC),
+        }
+        with self.engine.connect() as connection:
+            rows = connection.execute(_KNOWN, params).all()
+        return {(r.tenant, r.event_id) for r in rows} & wanted
 
     def find_message(self, message_ids: list[str], tenants: list[str] | None) -> EventRef | None:
         if not message_ids:

@@ -9,12 +9,21 @@ idempotent, so the replayed part of a batch changes nothing:
 - a history row is keyed by its stream entry id (``ON CONFLICT DO NOTHING``);
 - an event row is upserted by (tenant, event_id, created) and only ever moves forward: the newest
   ``updated_at`` decides the state, the first outcome stays, attempts only grow.
+
+The archiver also ends a final event's hot life: with a database its status hash and history carry
+only a backstop TTL (``Retention.backstop``), and after the commit that wrote the event's final row
+the archiver sets them to expire ``hot`` seconds after the final outcome (in the same round trip as
+the acknowledgement). Redis thus never lets go of an event PostgreSQL does not know yet, which is
+what makes the delivery log the deduplication store beyond the hot window. If no archiver runs,
+final events keep their hot keys (up to the backstop): ``mailpipe_archive_backlog_entries`` and the
+MailpipeArchiveBehind alert show it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import threading
 import time
 from collections.abc import Iterable
@@ -142,6 +151,7 @@ class BatchReport:
     events: int = 0
     suppressions: int = 0
     lag: list[float] = field(default_factory=list)  # seconds from each transition to its commit
+    finals: list[tuple[str, str, float]] = field(default_factory=list)  # (tenant, event_id, final at) written
 
 
 class Archiver:
@@ -155,6 +165,7 @@ class Archiver:
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
         keep_days: int = 90,
+        hot: float = 86_400.0,
     ) -> None:
         self.client = client
         self.engine = engine
@@ -163,6 +174,7 @@ class Archiver:
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.keep_days = keep_days
+        self.hot = hot
         self._grouped: set[str] = set()
         self._days: set[dt.date] = set()
         self._maintained_at = 0.0
@@ -209,8 +221,18 @@ class Archiver:
             by_stream.setdefault(stream, []).append(entry_id)
         for stream, ids in by_stream.items():
             pipe.xack(stream, GROUP, *ids)
+        self._expire_hot(pipe, report.finals)
         pipe.execute()
         return report
+
+    def _expire_hot(self, pipe: Any, finals: list[tuple[str, str, float]]) -> None:
+        """Final rows are committed: their hot hash and history may now expire, ``hot`` after the outcome.
+        ``LT`` only ever shortens a TTL (the backstop), never lengthens one."""
+        now = time.time()
+        for tenant, event_id, final_at in finals:
+            ttl = max(1, math.ceil(final_at + self.hot - now))
+            pipe.expire(keys.event(tenant, event_id), ttl, lt=True)
+            pipe.expire(keys.history(tenant, event_id), ttl, lt=True)
 
     def run(self, stop: threading.Event) -> None:
         self.maintain()
@@ -294,6 +316,7 @@ class Archiver:
                 cursor.executemany(_INSERT_SUPPRESSION, suppressions)
         committed = time.time()
         report.lag = [committed - at for at in times]
+        report.finals = [(r.tenant, r.event_id, r.final_at) for r in rows.values() if r.final_at is not None]
         return report
 
     def _event_rows(self, rows: dict[tuple[str, str], _EventRow]) -> list[dict[str, Any]]:

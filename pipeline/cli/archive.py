@@ -47,6 +47,7 @@ def archive(
         batch=batch,
         claim_idle_ms=int(claim_idle * 1000),
         keep_days=loaded.retention.delivery_log,
+        hot=loaded.retention.hot,
     )
     if once:
         archiver.maintain()

@@ -36,6 +36,11 @@ STATE_METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "mailpipe_events_total": ("counter", "Events accepted and final outcomes, all tenants.", ("outcome",)),
     "mailpipe_events_pending": ("gauge", "Accepted events without a final outcome yet.", ()),
     "mailpipe_suppressed_addresses": ("gauge", "Addresses on the suppression lists, all tenants.", ()),
+    "mailpipe_archive_backlog_entries": (
+        "gauge",
+        "Events stream entries not yet committed to the delivery log (with a database only).",
+        (),
+    ),
 }
 OUTCOMES = ("accepted", "sent", "bounced", "failed", "suppressed", "rejected")
 
@@ -56,6 +61,7 @@ class StateCollector:
             redis.Redis.from_url(broker.url, socket_timeout=5, socket_connect_timeout=5) if broker.kind == "redis" else None
         )
         self._limits = snapshot.account_limits(config)
+        self._archived = config.database.resolved_url() is not None
 
     def describe(self) -> Iterator[Metric]:
         for name in STATE_METRICS:
@@ -101,3 +107,5 @@ class StateCollector:
             f["mailpipe_events_total"].add_metric([outcome], totals.outcomes.get(outcome, 0))
         f["mailpipe_events_pending"].add_metric([], totals.pending)
         f["mailpipe_suppressed_addresses"].add_metric([], totals.suppressed)
+        if self._archived:
+            f["mailpipe_archive_backlog_entries"].add_metric([], snapshot.archive_backlog(self.state))

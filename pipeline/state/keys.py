@@ -56,6 +56,12 @@ def dedupe_slot(event_id: str, shards: int) -> tuple[int, str]:
     return shard, (event_id if len(raw) <= 48 else "#" + hashlib.sha256(raw).hexdigest()[:32])
 
 
+def dedupe_in_database() -> str:
+    """Set (with a TTL of the dedupe window) by every status store of a deployment with a database:
+    its final events leave no marker in Redis, so a submitter without the database must not accept."""
+    return f"{PREFIX}:dedupe-in-database"
+
+
 def dead_letter(tenant: str) -> str:
     return f"{PREFIX}:{tenant}:deadletter"
 

@@ -4,22 +4,30 @@ An event hash holds `state` (latest), `outcome` (the final one, set once), the o
 JSON (so a stalled event can be re-driven) and counters; the history is a list of JSON entries;
 every transition is appended to the tenant's events stream.
 
-Redis holds hot state only (docs/architecture.md: "Stores"): once an event is final its hash and history expire
-after ``Retention.hot``; a dedupe marker keeps the event_id taken for ``Retention.dedupe_window``:
-one field in a small per-period, per-shard hash (a listpack: about 20 bytes per event instead of a
-key of ~100); the stream is trimmed by length and by age. The delivery log in
-PostgreSQL (pipeline/archive) keeps everything longer; ``ColdStatus`` is how this store reaches it.
+Redis holds hot state only (docs/architecture.md: "Stores"): once an event is final its hash and
+history expire after ``Retention.hot``; the stream is trimmed by length and by age. Beyond the hot
+window an event_id stays taken for ``Retention.dedupe_window`` in one of two places:
+
+- with a database (a ``cold`` store): the delivery log in PostgreSQL (pipeline/archive) is the system
+  of record. A final event's hash gets only a backstop TTL here; the archiver shortens it to ``hot``
+  once the event's final row is committed, so at every moment Redis holds the hash or PostgreSQL
+  holds the final row. ``accept`` asks the delivery log once per batch about the ids Redis may have
+  let go, and leaves no marker in Redis.
+- without one: a dedupe marker, one field in a small per-period, per-shard hash (a listpack: about
+  20 bytes per event instead of a key of ~100).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis
 
+from pipeline.errors import MailpipeError
 from pipeline.models import FINAL_OUTCOMES, LeadEvent
 from pipeline.state import keys, lua_scripts
 from pipeline.state.script_pipeline import ScriptPipeline
@@ -29,6 +37,14 @@ HISTORY_MAX = 200
 
 _ACCEPT = lua_scripts.load("status_accept")
 _TRANSITION = lua_scripts.load("status_transition")
+DAY = 86_400.0
+SHARDS_PER_DAY = 4096
+GUARD_ERROR = "MAILPIPE_DEDUPE_IN_DATABASE"
+
+
+class DedupeInDatabase(MailpipeError):
+    """A submitter without the database met a deployment whose deduplication beyond the hot window is
+    the delivery log's: accepting here could send an event_id twice."""
 
 
 @dataclass(frozen=True)
@@ -38,17 +54,30 @@ class Retention:
     hot: float = 86_400.0
     dedupe_window: float = 30 * 86_400.0
     stream_max_age: float = 86_400.0
-    dedupe_bucket: float = 86_400.0  # one set of dedupe hashes per period of final outcomes
-    # 4,096 shards keep a bucket of up to ~500k final events per tenant in listpack encoding
-    # (hash-max-listpack-entries 128); beyond that Redis converts a shard to a hashtable, ~70 B a field
-    dedupe_shards: int = 4096
+    # One set of dedupe hashes per period of final outcomes (deployments without a database). 0: whole
+    # days, about a sixth of the window, so an accept probes 7 hashes for 30 days instead of 31; a
+    # marker then lives up to one period beyond the window.
+    dedupe_bucket: float = 0.0
+    # 0: 4,096 shards per day of a period, which keeps a bucket of up to ~500k final events a day per
+    # tenant in listpack encoding (hash-max-listpack-entries 128); beyond that Redis converts a shard
+    # to a hashtable, ~70 B a field
+    dedupe_shards: int = 0
 
     def __post_init__(self) -> None:
+        if self.dedupe_bucket == 0 and self.dedupe_window >= 1:
+            object.__setattr__(self, "dedupe_bucket", DAY * max(1, math.ceil(self.dedupe_window / DAY / 6)))
+        if self.dedupe_shards == 0:
+            object.__setattr__(self, "dedupe_shards", SHARDS_PER_DAY * max(1, round(self.dedupe_bucket / DAY)))
         for name in ("hot", "dedupe_window", "stream_max_age", "dedupe_bucket"):
             if getattr(self, name) < 1:
                 raise ValueError(f"retention.{name} must be at least 1 second")
         if self.dedupe_shards < 1:
             raise ValueError("retention.dedupe_shards must be at least 1")
+
+    @property
+    def backstop(self) -> int:
+        """With a database: how long a final event's hash lives if the archiver never archives it."""
+        return int(max(self.hot, self.dedupe_window))
 
     def bucket(self, at: float) -> int:
         return int(at // self.dedupe_bucket)
@@ -88,6 +117,10 @@ class ColdStatus(Protocol):
 
     def status(self, tenant: str, event_id: str) -> EventStatus | None: ...
 
+    def known(self, pairs: list[tuple[str, str]], since: float) -> set[tuple[str, str]]:
+        """The (tenant, event_id) pairs of ``pairs`` with a final row created at ``since`` or later."""
+        ...
+
 
 class StatusStore:
     def __init__(self, client: redis.Redis, *, retention: Retention | None = None, cold: ColdStatus | None = None) -> None:
@@ -96,14 +129,30 @@ class StatusStore:
         self.cold = cold
 
     def accept(self, events: list[LeadEvent]) -> list[bool]:
-        """Record events as accepted; False for each event_id already known (a duplicate)."""
+        """Record events as accepted; False for each event_id already known (a duplicate).
+
+        With a database, the delivery log is asked first (one query for the batch) about event_ids
+        final within the dedupe window; Redis then decides for the rest (its hot hashes, atomically)."""
+        if not events:
+            return []
         now = time.time()
+        known: set[tuple[str, str]] = set()
+        if self.cold is not None:
+            known = self.cold.known([(e.tenant, e.event_id) for e in events], now - self.retention.dedupe_window)
+        mode = "redis" if self.cold is None else "database"
         pipe = ScriptPipeline(self.client)
         tenants = {event.tenant for event in events}
         for tenant in tenants:
             pipe.pipe.sadd(keys.tenants(), tenant)
+        if self.cold is not None:
+            pipe.pipe.set(keys.dedupe_in_database(), "1", ex=self.retention.backstop)
+        head = len(pipe.pipe)
         oldest, current = self.retention.bucket(now - self.retention.dedupe_window), self.retention.bucket(now)
-        for event in events:
+        called: list[int] = []
+        for index, event in enumerate(events):
+            if (event.tenant, event.event_id) in known:
+                continue
+            called.append(index)
             entry = json.dumps({"at": now, "state": "accepted", "stage": "submit"})
             due = event.send_at.timestamp() if event.send_at else now
             shard, slot = keys.dedupe_slot(event.event_id, self.retention.dedupe_shards)
@@ -117,6 +166,7 @@ class StatusStore:
                         keys.outcome_counts(event.tenant),
                         keys.dedupe_marker(event.tenant, event.event_id),
                         keys.dedupe_buckets(event.tenant),
+                        keys.dedupe_in_database(),
                     ],
                     args=[
                         event.event_id,
@@ -130,11 +180,22 @@ class StatusStore:
                         shard,
                         oldest,
                         current,
+                        mode,
                     ],
                 )
             )
-        results = pipe.execute()[len(tenants) :]
-        return [bool(r) for r in results]
+        results = pipe.execute(raise_on_error=False)[head:]
+        verdicts = [False] * len(events)
+        for index, result in zip(called, results, strict=True):
+            if isinstance(result, Exception):
+                if GUARD_ERROR in str(result):
+                    raise DedupeInDatabase(
+                        "this deployment keeps event_id deduplication beyond the hot window in its database: "
+                        "submit with the database configured (pipeline.Client.from_config, or database_url=)"
+                    )
+                raise result
+            verdicts[index] = bool(result)
+        return verdicts
 
     def forget(self, events: list[LeadEvent]) -> None:
         """Undo an acceptance whose enqueue failed, so the upstream can resubmit."""
@@ -155,10 +216,15 @@ class StatusStore:
         now = time.time()
         bucket = self.retention.bucket(now)
         expires = self.retention.bucket_expires(bucket)
+        database = self.cold is not None
+        # with a database the archiver shortens this to `hot` once the final row is committed
+        ttl = self.retention.backstop if database else int(self.retention.hot)
         pipe = ScriptPipeline(self.client)
         for t in transitions:
             entry = {"at": now, "state": t.state, **t.entry}
             shard, slot = keys.dedupe_slot(t.event_id, self.retention.dedupe_shards)
+            if database:
+                slot = ""
             pipe.call(
                 _TRANSITION.bind(
                     keys=[
@@ -178,14 +244,16 @@ class StatusStore:
                         json.dumps(entry, default=str),
                         STREAM_MAXLEN,
                         HISTORY_MAX,
-                        int(self.retention.hot),
+                        ttl,
                         expires,
                         int((now - self.retention.stream_max_age) * 1000),
                         slot,
                     ],
                 )
             )
-        results = pipe.execute(raise_on_error=refused is None)
+        if database and any(t.final for t in transitions):
+            pipe.pipe.set(keys.dedupe_in_database(), "1", ex=self.retention.backstop)
+        results = pipe.execute(raise_on_error=refused is None)[: len(transitions)]
         if refused is not None:
             refused.update({i: r for i, r in enumerate(results) if isinstance(r, Exception)})
         if self.cold is not None:

@@ -69,3 +69,12 @@ def test_a_marker_of_the_first_design_still_counts_until_it_expires(redis_client
     assert store.accept([_event("old-style")]) == [False]
     time.sleep(2.2)
     assert store.accept([_event("old-style")]) == [True]
+
+
+def test_by_default_an_accept_probes_seven_periods_for_a_thirty_day_window() -> None:
+    retention = Retention()
+    assert retention.dedupe_bucket == 5 * 86_400
+    assert retention.dedupe_shards == 5 * 4096  # the same listpack capacity per day as one-day periods
+    now = time.time()
+    assert retention.bucket(now) - retention.bucket(now - retention.dedupe_window) + 1 == 7
+    assert Retention(dedupe_window=600).dedupe_bucket == 86_400

@@ -6,6 +6,7 @@
 -- KEYS[5] the tenant's outcome counts hash
 -- KEYS[6] the event's marker of the first design (one key per event; read only until those expire)
 -- KEYS[7] the prefix of the tenant's dedupe buckets (<prefix><bucket>:<shard> hashes, event_id → 1)
+-- KEYS[8] the flag a deployment with a database sets (its dedupe beyond the hot window is PostgreSQL's)
 -- ARGV[1] event_id
 -- ARGV[2] tenant
 -- ARGV[3] the event, as JSON (kept so a stalled event can be re-driven)
@@ -17,11 +18,18 @@
 -- ARGV[9] the event's shard
 -- ARGV[10] the oldest bucket still inside [retention] dedupe_window
 -- ARGV[11] the current bucket
+-- ARGV[12] 'redis' (markers in Redis: probe the buckets; refuse if KEYS[8] is set) or 'database'
+--          (the caller already asked the delivery log: only the hot hash decides here)
 -- Returns 1 (accepted) or 0 (a duplicate: nothing written).
 
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[6]) == 1 then return 0 end
-for bucket = tonumber(ARGV[10]), tonumber(ARGV[11]) do
-  if redis.call('HEXISTS', KEYS[7] .. bucket .. ':' .. ARGV[9], ARGV[8]) == 1 then return 0 end
+if ARGV[12] == 'redis' then
+  if redis.call('EXISTS', KEYS[8]) == 1 then
+    return redis.error_reply('MAILPIPE_DEDUPE_IN_DATABASE this deployment deduplicates through its database')
+  end
+  for bucket = tonumber(ARGV[11]), tonumber(ARGV[10]), -1 do
+    if redis.call('HEXISTS', KEYS[7] .. bucket .. ':' .. ARGV[9], ARGV[8]) == 1 then return 0 end
+  end
 end
 redis.call('HSET', KEYS[1], 'state', 'accepted', 'created', ARGV[4], 'updated', ARGV[4], 'event', ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[5])

@@ -13,10 +13,12 @@
 -- ARGV[6] the history entry, as JSON
 -- ARGV[7] the stream's approximate maximum length
 -- ARGV[8] how many history entries to keep
--- ARGV[9] seconds the hash and history live after the final outcome ([retention] hot)
+-- ARGV[9] seconds the hash and history live after the final outcome ([retention] hot; with a database,
+--         a backstop the archiver shortens to hot once the event's final row is committed)
 -- ARGV[10] when the dedupe bucket expires (the end of its period + [retention] dedupe_window), epoch seconds
 -- ARGV[11] the oldest stream id to keep, in milliseconds (the stream is trimmed by age too)
--- ARGV[12] the event's field in the dedupe bucket (its event_id, or a digest of a long one)
+-- ARGV[12] the event's field in the dedupe bucket (its event_id, or a digest of a long one); '' with a
+--          database (no marker: the delivery log deduplicates beyond the hot window)
 -- Returns 1 (applied), 0 (a second final outcome: ignored) or -1 (unknown event).
 -- Later updates (a bounce after `sent`) keep the TTL the final outcome set. `created` and `final`
 -- ride on each stream entry so the delivery log places the row without reading Redis again.
@@ -36,8 +38,10 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'event_id', ARGV[1], 't
 if ARGV[4] == '1' then
   redis.call('EXPIRE', KEYS[1], ARGV[9])
   redis.call('EXPIRE', KEYS[2], ARGV[9])
-  redis.call('HSET', KEYS[6], ARGV[12], '1')
-  redis.call('EXPIREAT', KEYS[6], ARGV[10])
+  if ARGV[12] ~= '' then
+    redis.call('HSET', KEYS[6], ARGV[12], '1')
+    redis.call('EXPIREAT', KEYS[6], ARGV[10])
+  end
   redis.call('XTRIM', KEYS[3], 'MINID', '~', ARGV[11])
 end
 return 1
