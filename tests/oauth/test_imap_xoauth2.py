@@ -6,23 +6,38 @@ mechanism. Skipped when dovecot is missing (a failure under CI=true, see tests/c
 
 from __future__ import annotations
 
+import imaplib
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from connect_testbed import MAILBOX
+from eventually import eventually
 from fake_provider import FakeProvider
+from xoauth2_smtp import XOAuth2SMTP
 
+from pipeline.config import load_config
 from pipeline.config.inbox import ImapSettings
+from pipeline.context import StageContext, build_context
+from pipeline.inbox.index import MessageIndex
+from pipeline.inbox.poller import Poller, mailboxes_of
 from pipeline.inbox.session import ImapAuthError, ImapSession
+from pipeline.models import LeadEvent
+from pipeline.oauth.errors import RECONNECT_HINT, TokenEndpointUnavailable
 from pipeline.plugin_host.presets import Security
 from pipeline.secrets import SecretRef
 from pipeline.smtp.devsmtp import TLSFiles
+from pipeline.smtp.mime import message_id_for
 from pipeline.smtp.netutil import free_port, wait_for_port
+from pipeline.state import keys
+from pipeline.state.status import Transition
 
 DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
 START_TIMEOUT = 60.0  # generous: the machine is shared
@@ -187,3 +202,138 @@ def test_a_token_refused_twice_is_an_auth_error_naming_the_user_not_the_token(
     with pytest.raises(ImapAuthError) as refused:
         ImapSession.open(settings(dovecot, tls_files), access_token=lambda _: "at-not-issued-by-anyone")
     assert MAILBOX in str(refused.value) and "at-not-issued" not in str(refused.value)
+
+
+# --- reply tracking: the poller logs in with the account's own token (shared cache, refresh, revocation) ---
+
+
+def reply(in_reply_to: str) -> bytes:
+    return (
+        f"From: Lead <lead@customer.example>\r\nTo: {MAILBOX}\r\nSubject: Re: Hello\r\n"
+        f"Date: Tue, 07 Jan 2025 10:15:00 +0100\r\nMessage-ID: <reply-{time.time_ns()}@customer.example>\r\n"
+        f"In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\nContent-Type: text/plain\r\n\r\nYes, let's talk.\r\n"
+    ).encode()
+
+
+def append_as_owner(dovecot: OAuthDovecot, provider: FakeProvider, tls_files: TLSFiles, raw: bytes) -> None:
+    """Deliver ``raw`` into the mailbox (IMAP APPEND, logged in as its owner with XOAUTH2)."""
+    session = ImapSession.open(settings(dovecot, tls_files), access_token=lambda _: issue(provider))
+    try:
+        typ, _ = session.conn.append("INBOX", "", imaplib.Time2Internaldate(time.time()), raw)
+        assert typ == "OK"
+    finally:
+        session.close()
+
+
+def inbox_toml(dovecot: OAuthDovecot, tls_files: TLSFiles) -> str:
+    imap = (
+        f'imap = {{ host = "127.0.0.1", port = {dovecot.port}, security = "starttls", username = "{MAILBOX}", '
+        f'password = "env:TEST_PW_OAUTH_IMAP_UNUSED", ca_file = "{tls_files.ca_file}", poll_interval = 0.2, timeout = 10 }}\n'
+    )
+    return imap
+
+
+def sent_original(ctx: StageContext, tenant: str, event_id: str) -> str:
+    """An event accepted and ``sent`` (as the pipeline would leave it); its Message-ID, indexed for replies."""
+    assert all(
+        ctx.status.accept([LeadEvent(event_id=event_id, tenant=tenant, to="lead@customer.example", subject="Hello", text="Hi")])
+    )
+    ctx.status.record([Transition(tenant, event_id, "sent", {"stage": "classify"})])
+    message_id = message_id_for(tenant, event_id, ctx.config.message_id_domain())
+    MessageIndex(ctx.redis).remember([(tenant, message_id, event_id)])
+    return message_id
+
+
+@pytest.fixture
+def toml_inbox(
+    write_oauth_config: Callable[..., Path],
+    dovecot: OAuthDovecot,
+    tls_files: TLSFiles,
+    provider: FakeProvider,
+    xoauth2_smtp: XOAuth2SMTP,
+    monkeypatch: pytest.MonkeyPatch,
+) -> StageContext:
+    """A TOML deployment whose XOAUTH2 account google-a tracks replies in the Dovecot mailbox."""
+    monkeypatch.setenv("TEST_PW_OAUTH_IMAP_UNUSED", "unused")
+    path = write_oauth_config()
+    text = path.read_text().replace(
+        'oauth.provider = "generic"', 'oauth.provider = "generic"\n' + inbox_toml(dovecot, tls_files), 1
+    )
+    path.write_text(text)
+    return build_context(load_config(path))
+
+
+def test_the_reply_poller_of_an_xoauth2_account_logs_in_with_its_token_and_finds_the_reply(
+    toml_inbox: StageContext, dovecot: OAuthDovecot, provider: FakeProvider, tls_files: TLSFiles, redis_client: redis.Redis
+) -> None:
+    ctx = toml_inbox
+    message_id = sent_original(ctx, "default", "ev-1")
+    append_as_owner(dovecot, provider, tls_files, reply(message_id))
+    (mailbox,) = mailboxes_of(ctx.config)
+    assert mailbox.name == "account:google-a" and mailbox.oauth is not None
+
+    stats = Poller(mailbox, ctx).run(once=True)
+
+    assert stats.counts == {"reply": 1}
+    assert ctx.status.get("default", "ev-1").state == "replied"  # type: ignore[union-attr]
+    assert provider.refreshes == 1  # the poller's token came from the token endpoint once ...
+    assert redis_client.get("mailpipe:default:oauth:google-a:token") is not None  # ... into the cache SMTP shares
+    assert Poller(mailbox, ctx).run(once=True).counts == {}  # a second pass: cached token, nothing read twice
+    assert provider.refreshes == 1
+
+
+def test_a_token_the_imap_server_refuses_gets_one_refresh_and_the_poller_carries_on(
+    toml_inbox: StageContext, dovecot: OAuthDovecot, provider: FakeProvider, tls_files: TLSFiles
+) -> None:
+    ctx = toml_inbox
+    (mailbox,) = mailboxes_of(ctx.config)
+    Poller(mailbox, ctx).run(once=True)
+    provider.expire_all()  # the provider ended the cached token early: Dovecot refuses it
+    message_id = sent_original(ctx, "default", "ev-2")
+    append_as_owner(dovecot, provider, tls_files, reply(message_id))
+
+    stats = Poller(mailbox, ctx).run(once=True)
+
+    assert stats.counts == {"reply": 1} and stats.errors == 0
+    assert provider.refreshes == 2
+
+
+def test_a_revoked_grant_pauses_the_account_and_the_watcher_waits_instead_of_crashing(
+    toml_inbox: StageContext, provider: FakeProvider, oauth_env: str, redis_client: redis.Redis
+) -> None:
+    ctx = toml_inbox
+    provider.revoke(oauth_env)
+    (mailbox,) = mailboxes_of(ctx.config)
+    poller = Poller(mailbox, ctx, threading.Event())
+    thread = threading.Thread(target=poller.run, daemon=True)
+    thread.start()
+    try:
+        assert eventually(lambda: poller.stats.errors, lambda errors: errors >= 1, timeout=20) >= 1
+        time.sleep(0.5)
+        assert thread.is_alive()  # waiting for a reconnect, not crashed
+        assert "invalid_grant" in (poller.stats.last_error or "")
+        assert poller.stats.connects == 0 and provider.refreshes == 1
+    finally:
+        poller.stop.set()
+        thread.join(20)
+    assert not thread.is_alive()
+    state = {k.decode(): v.decode() for k, v in redis_client.hgetall(keys.account_state("default", "google-a")).items()}
+    assert state["health"] == "auth_failed" and state["paused"] == "1" and RECONNECT_HINT in state["reason"]
+    reconnect = [
+        f for _, f in redis_client.xrange(keys.events_stream("default")) if f.get(b"type") == b"account.reconnect_needed"
+    ]
+    assert len(reconnect) == 1
+
+
+def test_a_token_endpoint_that_is_down_is_retried_by_the_poller_and_pauses_nothing(
+    toml_inbox: StageContext, provider: FakeProvider, redis_client: redis.Redis
+) -> None:
+    ctx = toml_inbox
+    provider.down = True
+    (mailbox,) = mailboxes_of(ctx.config)
+    with pytest.raises(TokenEndpointUnavailable):
+        Poller(mailbox, ctx).run(once=True)  # once: three attempts, then the error
+    assert not redis_client.exists(keys.account_state("default", "google-a"))
+    provider.down = False
+    redis_client.delete(*redis_client.keys("mailpipe:default:oauth:google-a:failed:*"))
+    assert Poller(mailbox, ctx).run(once=True).connects == 1
