@@ -15,7 +15,7 @@ from rich.table import Table
 
 from pipeline.cli.core import ConfigOption, load_or_exit
 from pipeline.cli.output import ScriptFriendlyConsole, print_json
-from pipeline.cli.tenant_accounts import TENANT_HELP
+from pipeline.cli.tenant_accounts import TENANT_HELP, list_stored
 from pipeline.cli.tenant_accounts import set_status as set_tenant_status
 from pipeline.config import Config, ResolvedAccount, resolve_account
 from pipeline.errors import MailpipeError, PluginError
@@ -156,8 +156,14 @@ def resume(
 def status(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")] = False,
+    tenant: TenantOption = None,
 ) -> None:
-    """Per account: sent today / daily cap, effective vs configured rate, throttles (1 h), health, next reset."""
+    """Per account: sent today / daily cap, effective vs configured rate, throttles (1 h), health, next reset.
+
+    With ``--tenant``: that tenant's accounts in the database, with their status (``auth_failed`` and why).
+    """
+    if tenant is not None:
+        return list_stored(tenant, config, as_json)
     loaded = load_or_exit(config)
     now = time.time()
     try:

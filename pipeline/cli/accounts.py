@@ -13,7 +13,7 @@ from rich.text import Text
 from pipeline.cli.account_control import register as register_control
 from pipeline.cli.core import ConfigOption, load_or_exit
 from pipeline.cli.output import ScriptFriendlyConsole, print_json
-from pipeline.cli.tenant_accounts import TENANT_HELP, verify_stored
+from pipeline.cli.tenant_accounts import TENANT_HELP, list_stored, verify_stored
 from pipeline.cli.tenant_accounts import register as register_tenant_commands
 from pipeline.config import AccountConfig, Config, resolve_account
 from pipeline.errors import MailpipeError, PluginError
@@ -70,8 +70,13 @@ def list_accounts(
     tenant: Annotated[str, typer.Option("--tenant", help="tenant whose account state to read")] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON (for scripts) instead of a table")] = False,
 ) -> None:
-    """Names, provider, host:port, default flag and health of every account."""
+    """Names, provider, host:port, default flag and health of every account.
+
+    On a deployment with a database, ``--tenant`` lists that tenant's accounts there, with their status.
+    """
     loaded = load_or_exit(config)
+    if tenant != "default" and loaded.database.resolved_url() is not None:
+        return list_stored(tenant, config, as_json)
     pm = manager_or_exit(loaded)
     states = health(loaded, [a.name for a in loaded.accounts], tenant)
     default = loaded.default.account if loaded.default is not None else None

@@ -327,6 +327,30 @@ def verify_stored(name: str, tenant: str, send_test: str | None, config: Path | 
     raise typer.Exit(0 if report.ok else 1)
 
 
+def list_stored(tenant: str, config: Path | None, as_json: bool) -> None:
+    """``accounts list|status --tenant T`` on a deployment with a database: the tenant's accounts and their status.
+
+    An account the provider's OAuth server refused for good shows ``auth_failed (reconnect_needed)`` with its hint.
+    """
+    from pipeline.control import accounts
+
+    ctx = control_or_exit(config)
+    try:
+        found = accounts.list_accounts(ctx, scope_or_exit(ctx, tenant)).accounts
+    except ControlError as exc:
+        _refused(exc, as_json)
+    if as_json:
+        print(json.dumps([{"tenant": tenant, **a.model_dump(mode="json")} for a in found]))
+        return
+    table = Table("name", "provider", "auth", "from", "default", "status", "hint", title=f"accounts of tenant {tenant}")
+    for a in found:
+        status = f"{a.status} ({a.status_reason})" if a.status_reason else a.status
+        table.add_row(
+            a.name, a.provider, a.auth_method or "", a.from_email, "yes" if a.default else "", status, a.status_hint or ""
+        )
+    console.print(table)
+
+
 def register(accounts_app: typer.Typer) -> None:
     accounts_app.command("add")(add)
     accounts_app.command("edit")(edit)
