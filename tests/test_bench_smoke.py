@@ -156,3 +156,21 @@ def test_the_send_loop_bench_sees_no_blocking_redis_call_on_the_event_loop(
     assert found["emails"] == 400 and found["rate"] > 0
     assert found["blocking_redis_calls_on_loop"] == {"calls": 0, "ms": 0}
     assert found["loop_lag_ms"]["samples"] > 0
+
+
+@pytest.mark.slow
+@needs_sink
+def test_a_tiny_archiver_run_compares_bursts_with_and_without_mailpipe_archive_and_reads_the_lag(tmp_path: Path) -> None:
+    from pipeline.bench.archive_run import ARCHIVE_TINY, archive_json, render_archive, run_archiver_bench
+
+    said: list[str] = []
+    results = run_archiver_bench(tmp_path / "bench", ARCHIVE_TINY, mode="tiny", settings=Settings(threads=4), say=said.append)
+
+    assert results.order == ["without", "with"]
+    assert [r.outcomes for r in results.without + results.with_archiver] == [{"sent": ARCHIVE_TINY.burst_emails}] * 2
+    assert results.lag["rows"] == ARCHIVE_TINY.burst_emails  # every final transition of the burst with it archived
+    assert 0 <= results.lag["p50"] <= results.lag["p99"] <= results.lag["max"]
+    assert 0 < results.ratio < math.inf and len(results.catch_up) == 1
+    text = render_archive(results)
+    assert "| burst 2, with archiver |" in text and "archive lag (final transition → row committed)" in text
+    assert '"ratio"' in archive_json(results)

@@ -100,6 +100,11 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _ms(entry_id: bytes | str) -> int:
+    """A stream entry id's millisecond part (MINID keeps every entry of that millisecond)."""
+    return int(_text(entry_id).split("-")[0])
+
+
 def suppression_reason(raw: str) -> str:
     """A worker's suppression reason (``user_unknown``, ``feedback``, …) as one of the database's five."""
     if raw in _SUPPRESSION_REASON:
@@ -166,6 +171,7 @@ class Archiver:
         claim_idle_ms: int = 30_000,
         keep_days: int = 90,
         hot: float = 86_400.0,
+        stream_max_age: float = 86_400.0,
     ) -> None:
         self.client = client
         self.engine = engine
@@ -175,6 +181,8 @@ class Archiver:
         self.claim_idle_ms = claim_idle_ms
         self.keep_days = keep_days
         self.hot = hot
+        self.stream_max_age = stream_max_age
+        self._trimmed_at = 0.0
         self._grouped: set[str] = set()
         self._days: set[dt.date] = set()
         self._maintained_at = 0.0
@@ -223,7 +231,33 @@ class Archiver:
             pipe.xack(stream, GROUP, *ids)
         self._expire_hot(pipe, report.finals)
         pipe.execute()
+        if time.time() - self._trimmed_at >= 1.0:
+            self.trim([s for s in by_stream if not s.endswith(":suppression-log")])
         return report
+
+    def trim(self, streams: list[str]) -> None:
+        """Trim events streams by age (``stream_max_age``), never past an entry the group has not
+        committed: one still pending on a consumer, or not read yet. (With a database the status
+        scripts leave the age trim to the archiver; the length cap stays theirs.)"""
+        self._trimmed_at = time.time()
+        cutoff = int((time.time() - self.stream_max_age) * 1000)
+        pipe = self.client.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xinfo_groups(stream)
+            pipe.xpending(stream, GROUP)
+        replies = pipe.execute(raise_on_error=False)
+        trim = self.client.pipeline(transaction=False)
+        for stream, groups, pending in zip(streams, replies[::2], replies[1::2], strict=True):
+            if isinstance(groups, Exception) or isinstance(pending, Exception):
+                continue
+            keep_from = cutoff
+            for group in groups:
+                if _text(group["name"]) == GROUP:
+                    keep_from = min(keep_from, _ms(group["last-delivered-id"]))
+            if pending.get("pending") and pending.get("min"):
+                keep_from = min(keep_from, _ms(pending["min"]))
+            trim.xtrim(stream, minid=keep_from, approximate=True)
+        trim.execute()
 
     def _expire_hot(self, pipe: Any, finals: list[tuple[str, str, float]]) -> None:
         """Final rows are committed: their hot hash and history may now expire, ``hot`` after the outcome.

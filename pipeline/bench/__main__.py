@@ -44,6 +44,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="accounts from a private PostgreSQL: 1 tenant vs N tenants x 3 accounts, same run (with --quick: fewer events)",
     )
+    parser.add_argument(
+        "--distinct-logins",
+        action="store_true",
+        help="with --tenants: every account its own user name, so no two share an SMTP session (the worst case)",
+    )
+    parser.add_argument(
+        "--archiver",
+        action="store_true",
+        help="a private PostgreSQL and `mailpipe archive`: bursts with and without the archiver, interleaved, and archive lag",
+    )
     parser.add_argument("--max-cached", type=int, help="with --tenants: [tenants] max_cached (default: the config default)")
     parser.add_argument(
         "--max-sessions", type=int, help="with --tenants: [tenants] max_smtp_sessions (default: the config default)"
@@ -78,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     directory = args.keep or Path(tempfile.mkdtemp(prefix="mailpipe-bench-"))
     if args.tenants is not None:
         return _tenants(args, settings, env, directory)
+    if args.archiver:
+        return _archiver(args, settings, env, directory)
     try:
         results = run_bench(
             directory,
@@ -115,6 +127,7 @@ def _tenants(args: argparse.Namespace, settings: Settings, env: dict[str, str], 
             settings=settings,
             max_cached=args.max_cached,
             max_sessions=args.max_sessions,
+            distinct_logins=args.distinct_logins,
             worker_env=env,
             say=lambda line: print(line, file=sys.stderr, flush=True),
         )
@@ -127,6 +140,30 @@ def _tenants(args: argparse.Namespace, settings: Settings, env: dict[str, str], 
     if args.json:
         args.json.write_text(tenants.tenants_json(results), encoding="utf-8")
     print(tenants.render_tenants(results))
+    return 0
+
+
+def _archiver(args: argparse.Namespace, settings: Settings, env: dict[str, str], directory: Path) -> int:
+    from pipeline.bench import archive_run
+
+    try:
+        results = archive_run.run_archiver_bench(
+            directory,
+            archive_run.ARCHIVE_QUICK if args.quick else archive_run.ARCHIVE_FULL,
+            mode="quick" if args.quick else "full",
+            settings=settings,
+            worker_env=env,
+            say=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except (BenchError, MailpipeError) as exc:
+        print(f"bench failed: {exc} (work directory {directory})", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep is None:
+            shutil.rmtree(directory, ignore_errors=True)
+    if args.json:
+        args.json.write_text(archive_run.archive_json(results), encoding="utf-8")
+    print(archive_run.render_archive(results))
     return 0
 
 

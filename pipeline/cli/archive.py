@@ -48,6 +48,7 @@ def archive(
         claim_idle_ms=int(claim_idle * 1000),
         keep_days=loaded.retention.delivery_log,
         hot=loaded.retention.hot,
+        stream_max_age=loaded.retention.stream_max_age,
     )
     if once:
         archiver.maintain()

@@ -43,7 +43,14 @@ def find_binary(name: str) -> str:
 class LocalPostgres:
     """``with LocalPostgres(dir) as pg: pg.url(\"mydb\")``; ``fast=True`` trades durability for speed (tests)."""
 
-    def __init__(self, directory: Path | None = None, *, port: int | None = None, fast: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        *,
+        port: int | None = None,
+        fast: bool = False,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self._owned_dir = False
         self.run_as: pwd.struct_passwd | None = None
         if os.geteuid() == 0:
@@ -58,6 +65,7 @@ class LocalPostgres:
         self.log = self.directory / "postgres.log"
         self.port = port or free_port()
         self.fast = fast
+        self.settings = dict(settings or {})  # extra server settings (-c name=value), e.g. for a benchmark
         self.started = False
 
     def url(self, database: str = "postgres") -> str:
@@ -101,6 +109,7 @@ class LocalPostgres:
         ]
         if self.fast:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        options += [f"-c {name}={value}" for name, value in self.settings.items()]
         self._run(
             [find_binary("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", " ".join(options), "start"]
         )

@@ -183,15 +183,22 @@ def archive_backlog(client: redis.Redis) -> int:
     pipe = client.pipeline(transaction=False)
     for tenant in sorted(t.decode() for t in members):
         pipe.xinfo_groups(keys.events_stream(tenant))
+        pipe.xlen(keys.events_stream(tenant))
+    replies = pipe.execute(raise_on_error=False)
     backlog = 0
-    for groups in pipe.execute(raise_on_error=False):
+    for groups, length in zip(replies[::2], replies[1::2], strict=True):
         if isinstance(groups, Exception):
             continue  # no stream yet
-        for group in groups:
-            name = group.get("name")
-            if (name.decode() if isinstance(name, bytes) else name) == GROUP:
-                backlog += int(group.get("pending") or 0) + int(group.get("lag") or 0)
+        archive = [g for g in groups if _text(g.get("name")) == GROUP]
+        if not archive:  # no archiver ever ran: everything in the stream waits
+            backlog += int(length)
+        else:
+            backlog += int(archive[0].get("pending") or 0) + int(archive[0].get("lag") or 0)
     return backlog
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def recent_outcomes(

@@ -217,7 +217,8 @@ class StatusStore:
         bucket = self.retention.bucket(now)
         expires = self.retention.bucket_expires(bucket)
         database = self.cold is not None
-        # with a database the archiver shortens this to `hot` once the final row is committed
+        # with a database the archiver shortens this to `hot` once the final row is committed, and it
+        # trims the stream by age itself, never past an entry it has not archived yet
         ttl = self.retention.backstop if database else int(self.retention.hot)
         pipe = ScriptPipeline(self.client)
         for t in transitions:
@@ -246,7 +247,7 @@ class StatusStore:
                         HISTORY_MAX,
                         ttl,
                         expires,
-                        int((now - self.retention.stream_max_age) * 1000),
+                        0 if database else int((now - self.retention.stream_max_age) * 1000),
                         slot,
                     ],
                 )

@@ -176,3 +176,29 @@ def test_every_submit_path_with_a_database_asks_the_delivery_log(
     assert done.returncode == 0, done.stderr
     assert redis_client.exists(keys.event("default", "new-4")) == 1
     assert redis_client.exists(keys.event("default", "via-cli")) == 0  # refused: nothing written
+
+
+def test_with_a_database_the_stream_is_trimmed_by_age_only_past_what_the_archiver_committed(
+    redis_client: redis.Redis, pg_engine: Engine
+) -> None:
+    retention = Retention(hot=60, dedupe_window=600, stream_max_age=1)
+    store = StatusStore(redis_client, retention=retention, cold=DeliveryLogReader(pg_engine))
+    _finish(store, [f"old-{i}" for i in range(300)])
+    time.sleep(1.5)
+    _finish(store, ["new"])
+    stream = keys.events_stream("acme")
+    assert redis_client.xlen(stream) == 602  # older than stream_max_age, but not archived: kept
+    archiver = Archiver(redis_client, pg_engine, consumer="test", hot=60, stream_max_age=1)
+    pending = Archiver(redis_client, pg_engine, consumer="slow", batch=2, hot=60, stream_max_age=1)
+    pending.streams()
+    pending._read([stream], 10)  # two old entries read but never committed by their consumer
+    while archiver.run_once(block_ms=50).entries:
+        pass
+    assert redis_client.xlen(stream) == 602  # the oldest pending entry holds the trim back
+    pending.claim_idle_ms = 0
+    pending.run_once(block_ms=50)  # claims and commits them
+    archiver.trim([stream])
+    # XTRIM MINID ~ frees whole stream nodes (100 entries each), so a tail of the old node may stay
+    assert redis_client.xlen(stream) < 120
+    with pg_engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM delivery_events WHERE outcome = 'sent'")).scalar_one() == 301

@@ -16,7 +16,8 @@
 -- ARGV[9] seconds the hash and history live after the final outcome ([retention] hot; with a database,
 --         a backstop the archiver shortens to hot once the event's final row is committed)
 -- ARGV[10] when the dedupe bucket expires (the end of its period + [retention] dedupe_window), epoch seconds
--- ARGV[11] the oldest stream id to keep, in milliseconds (the stream is trimmed by age too)
+-- ARGV[11] the oldest stream id to keep, in milliseconds (the stream is trimmed by age too; 0 with a
+--          database: the archiver trims by age, never past what it has not archived)
 -- ARGV[12] the event's field in the dedupe bucket (its event_id, or a digest of a long one); '' with a
 --          database (no marker: the delivery log deduplicates beyond the hot window)
 -- Returns 1 (applied), 0 (a second final outcome: ignored) or -1 (unknown event).
