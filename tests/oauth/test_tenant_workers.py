@@ -91,7 +91,10 @@ def test_a_revoked_grant_pauses_the_account_reroutes_its_mail_and_tells_the_tena
     assert reconnect[0][b"account"] == b"main" and reconnect[0][b"hint"].decode() == RECONNECT_HINT
     assert json.loads(reconnect[0][b"entry"])["error"] == "invalid_grant"
     assert not [f for f in redis_client.xrange(keys.events_stream("default")) if f[1].get(b"type") == b"account.reconnect_needed"]
+    shown = deployment.call("GET", "/v1/tenants/acme/accounts/main")  # a worker process wrote it to PostgreSQL
+    assert (shown["status"], shown["status_reason"], shown["status_hint"]) == ("auth_failed", "reconnect_needed", RECONNECT_HINT)
 
     # Connecting again lifts the pause: the next mail leaves through main.
     assert deployment.connect("acme", "main").headers["location"].endswith("result=connected&account=main")
     assert redis_client.hget(keys.account_state("default", "acme/main"), "paused") == b"0"
+    assert deployment.call("GET", "/v1/tenants/acme/accounts/main")["status"] == "active"
