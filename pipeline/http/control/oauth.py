@@ -148,7 +148,7 @@ def _scopes(ctx: ControlContext, app: OAuthAppConfig, provider: OAuthProvider, a
 
 @router.post(
     "/v1/tenants/{tenant}/accounts/{name}/oauth/start",
-    summary="Start connecting the account with Google or Microsoft (answers the consent URL)",
+    summary="Start connecting an account with Google or Microsoft (answers the consent URL); creates a new one on success",
     response_model=OAuthStartOut,
     responses=responses(401, 403, 404, 409, 422, 503),
 )
