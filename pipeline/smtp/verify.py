@@ -29,11 +29,11 @@ from pipeline.oauth.rotation import RotatedTokens
 from pipeline.plugin_host.hints import Step
 from pipeline.plugin_host.manager import get_plugin_manager, preset_for
 from pipeline.plugin_host.presets import Security
-from pipeline.registry.refs import DEFAULT_TENANT
 from pipeline.smtp.mime import build_message, message_id_for
 from pipeline.smtp.pool import tls_context
 
 DEFAULT_TIMEOUT = 10.0
+TOML_TENANT = "default"  # the runtime tenant of the TOML's accounts (pipeline.registry.refs, a layer above)
 AddressCheck = Callable[[str], str | None]
 
 
@@ -348,7 +348,7 @@ async def verify_account(
         report.endpoint = f"{resolved.host}:{resolved.port} ({resolved.security})"
         rotation = None
         if rotation_client is not None and resolved.oauth is not None:
-            rotation = RotatedTokens(rotation_client, DEFAULT_TENANT, resolved.name, resolved.oauth)
+            rotation = RotatedTokens(rotation_client, TOML_TENANT, resolved.name, resolved.oauth)
         await _Check(account, resolved, timeout, report, address_check, rotation).run(send_test, pm)
     failure = report.failure
     if failure is not None:
