@@ -30,7 +30,8 @@ def test_many_accounts_never_hold_more_sockets_than_the_cap_and_idle_ones_close_
 
     monkeypatch.setattr(aiosmtplib.SMTP, "connect", counting_connect)
     alpha = ctx.account("alpha")
-    accounts = [alpha.model_copy(update={"name": f"tenant{i}/alpha"}) for i in range(8)]  # 8 accounts, one login
+    # 8 accounts whose sessions are not interchangeable (each says its own EHLO name)
+    accounts = [alpha.model_copy(update={"name": f"tenant{i}/alpha", "local_hostname": f"t{i}.example"}) for i in range(8)]
 
     async def run() -> None:
         pools = Pools(max_sessions=3)
@@ -47,3 +48,61 @@ def test_many_accounts_never_hold_more_sockets_than_the_cap_and_idle_ones_close_
     asyncio.run(run())
     assert len(opened) > 3  # sessions were closed and reopened to stay under the cap
     assert peak <= 3, peak
+
+
+def test_accounts_with_the_same_server_and_login_share_idle_sessions_and_a_new_password_never_does(
+    ctx: StageContext, smtp_server: DevSMTPServer, monkeypatch: Any
+) -> None:
+    opened: list[str] = []
+    real_connect = aiosmtplib.SMTP.connect
+
+    async def counting_connect(self: aiosmtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
+        opened.append(self.local_hostname or "")
+        return await real_connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiosmtplib.SMTP, "connect", counting_connect)
+    alpha, beta = ctx.account("alpha"), ctx.account("beta")
+    same_login = [alpha.model_copy(update={"name": f"tenant{i}/relay"}) for i in range(6)]
+    other_login = beta.model_copy(update={"name": "tenant9/relay"})
+    assert alpha.password is not None and beta.password is not None
+    wrong_password = alpha.model_copy(update={"name": "tenant7/relay", "password": beta.password})
+
+    async def run() -> None:
+        pools = Pools(max_sessions=10)
+        for account in [*same_login, *same_login]:  # one at a time: each finds the last one's idle session
+            reply = await pools.get(account).send("a@sender.example", "x@receiver.example", MESSAGE)
+            assert reply.accepted, reply
+        assert len(opened) == 1 and pools.open_sessions() == 1
+        reply = await pools.get(other_login).send("b@sender.example", "x@receiver.example", MESSAGE)
+        assert reply.accepted and len(opened) == 2
+        # Same server and user name as alpha, another password: it must log in itself (and is refused).
+        reply = await pools.get(wrong_password).send("a@sender.example", "x@receiver.example", MESSAGE)
+        assert not reply.accepted and reply.error == "auth", reply
+        assert len(opened) == 3
+        # tenant0 changes its password: the sessions opened with the old one are closed, not reused.
+        gamma = ctx.account("gamma")
+        changed = same_login[0].model_copy(update={"password": gamma.password, "username": gamma.username})
+        quits_before = smtp_server.quits
+        reply = await pools.get(changed).send("a@sender.example", "x@receiver.example", MESSAGE)
+        assert reply.accepted and len(opened) == 4
+        await asyncio.sleep(0.2)
+        assert smtp_server.quits == quits_before + 1
+        await pools.close()
+
+    asyncio.run(run())
+
+
+def test_pool_objects_stay_bounded_however_many_accounts_a_worker_sees(ctx: StageContext, smtp_server: DevSMTPServer) -> None:
+    alpha = ctx.account("alpha")
+
+    async def run() -> None:
+        pools = Pools(max_sessions=2)
+        for i in range(40):
+            account = alpha.model_copy(update={"name": f"tenant{i}/alpha"})
+            reply = await pools.get(account).send("a@sender.example", "x@receiver.example", MESSAGE)
+            assert reply.accepted, reply
+        assert len(pools.pools) <= 8  # POOLS_PER_SESSION x the cap
+        assert "tenant39/alpha" in pools.pools
+        await pools.close()
+
+    asyncio.run(run())

@@ -129,6 +129,7 @@ def _tenants(args: argparse.Namespace, settings: Settings, env: dict[str, str], 
             max_sessions=args.max_sessions,
             distinct_logins=args.distinct_logins,
             worker_env=env,
+            profile_dir=args.profile,
             say=lambda line: print(line, file=sys.stderr, flush=True),
         )
     except (BenchError, MailpipeError) as exc:

@@ -12,6 +12,7 @@ from pipeline.smtp.netutil import free_port, wait_for_port
 
 SINK_PATHS = ("/usr/sbin/smtp-sink", "/usr/lib/postfix/smtp-sink")
 BACKLOG = 1024
+MAX_CONNECTIONS = 4096
 
 
 def find_smtp_sink() -> str | None:
@@ -22,7 +23,7 @@ def find_smtp_sink() -> str | None:
 
 
 class SmtpSink:
-    """`smtp-sink [-u nobody] 127.0.0.1:PORT BACKLOG` (as root it must drop to an unprivileged user)."""
+    """`smtp-sink [-u nobody] -m MAX 127.0.0.1:PORT BACKLOG` (as root it must drop to an unprivileged user)."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -41,7 +42,9 @@ class SmtpSink:
         args = [binary]
         if os.geteuid() == 0:
             args += ["-u", "nobody"]
-        args += [f"127.0.0.1:{self.port}", str(BACKLOG)]
+        # -m: smtp-sink serves 256 connections at once by default and leaves the rest hanging in the
+        # kernel's queue; the tenants bench holds up to [tenants] max_smtp_sessions per worker.
+        args += ["-m", str(MAX_CONNECTIONS), f"127.0.0.1:{self.port}", str(BACKLOG)]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path("/"))
         if not wait_for_port("127.0.0.1", self.port, timeout=10):
             self.stop()

@@ -8,9 +8,17 @@ with its own data key wrapped by the master key, and clones of `default`'s three
 at the sink) and two routes — because creating 10,000 tenants through the API takes ~20 minutes here.
 The master key reaches the workers by env reference, as `[secrets] master_keys` wants it.
 
-Phases: raw SMTP baseline; one tenant (`default`) burst and paced; the same burst spread round-robin
-over the N tenants; paced at half the N-tenant burst rate (the latency target). Per phase: emails/s,
-latency, CPU, peak VmRSS and peak SMTP sessions (established TCP connections to the sink) per worker.
+Phases: raw SMTP baseline; one tenant (`default`) burst and paced; a first touch of every one of the
+N tenants (one event each: the snapshot loads, reported as its own row); the same burst as the one
+tenant's spread round-robin over the N tenants; paced at half the N-tenant burst rate (the latency
+target). Per phase: emails/s, latency, CPU, peak VmRSS and peak SMTP sessions (established TCP
+connections to the sink) per worker.
+
+The one-tenant run is measured after a warm-up; so is the N-tenant burst (after the first touch): a
+deployment with 10,000 active tenants holds their snapshots ([tenants] max_cached) as it holds the one
+tenant's. The clones share `default`'s login on the sink, so their SMTP sessions are interchangeable
+(`pipeline.smtp.pool.connection_key`); `--distinct-logins` gives every account its own user name,
+so that no two accounts share a session — the worst case, a new connection for nearly every email.
 """
 
 from __future__ import annotations
@@ -29,10 +37,11 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, text
 
 from pipeline.bench.pipeline_run import PipelineResult, run_burst, run_paced, warm_up
+from pipeline.bench.profiling import Recorder, format_summary, summarise
 from pipeline.bench.raw_smtp import RawResult, run_raw
 from pipeline.bench.report import markdown_table
 from pipeline.bench.scenario import Settings, tenant_slug, wire_message
-from pipeline.bench.stack import BenchError, Stack
+from pipeline.bench.stack import BenchError, Stack, worker_pids
 from pipeline.config import Config
 from pipeline.config.schema import TenantsConfig
 from pipeline.control.build import control_context
@@ -42,6 +51,7 @@ from pipeline.db import migrate
 from pipeline.db.engine import make_engine
 from pipeline.db.localpg import LocalPostgres
 from pipeline.db.tables import Tenant, TenantDataKey
+from pipeline.runtime.processes import WorkerProcess
 from pipeline.submit import Submitter
 
 Say = Callable[[str], None]
@@ -75,10 +85,12 @@ class TenantsResults:
     max_cached: int
     max_smtp_sessions: int
     message_bytes: int
+    distinct_logins: bool = False
     setup_seconds: float = 0.0  # creating the N tenants in the database
     raw: RawResult | None = None
     single: PipelineResult | None = None
     single_paced: PipelineResult | None = None
+    first_touch: PipelineResult | None = None
     multi: PipelineResult | None = None
     multi_paced: PipelineResult | None = None
     notes: list[str] = field(default_factory=list)
@@ -147,7 +159,7 @@ def apply_declared(config: Config) -> None:
         ctx.engine.dispose()
 
 
-def create_tenants(engine: Engine, keyring: Keyring, count: int) -> None:
+def create_tenants(engine: Engine, keyring: Keyring, count: int, *, distinct_logins: bool = False) -> None:
     """Bulk-insert `count` tenants, each with a wrapped data key and clones of `default`'s accounts and routes.
 
     The clones keep `default`'s account names, host/port (the sink), limits and routes, so a message
@@ -167,12 +179,13 @@ def create_tenants(engine: Engine, keyring: Keyring, count: int) -> None:
                 master_key_id, wrapped = keyring.new_data_key(tenant_id)
                 keys.append({"tenant_id": tenant_id, "master_key_id": master_key_id, "wrapped_key": wrapped})
             connection.execute(insert(TenantDataKey), keys)
-        clone = {"source": source, "pattern": "t%"}
+        clone = {"source": source, "pattern": "t%", "distinct": distinct_logins}
         connection.execute(
             text(
                 "INSERT INTO smtp_accounts (tenant_id, name, provider, host, port, security, region, username, auth_method,"
                 " from_email, from_name, reply_to, envelope_from, limits, default_for, status, is_default)"
-                " SELECT t.id, a.name, a.provider, a.host, a.port, a.security, a.region, a.username, a.auth_method,"
+                " SELECT t.id, a.name, a.provider, a.host, a.port, a.security, a.region,"
+                " CASE WHEN :distinct THEN a.name || '@' || t.slug ELSE a.username END, a.auth_method,"
                 " a.name || '@' || t.slug || '.example', a.from_name, 'replies-' || a.name || '@' || t.slug || '.example',"
                 " NULL, a.limits, a.default_for, a.status, a.is_default"
                 " FROM smtp_accounts a CROSS JOIN tenants t WHERE a.tenant_id = :source AND t.slug LIKE :pattern"
@@ -211,7 +224,9 @@ def run_tenants(
     settings: Settings | None = None,
     max_cached: int | None = None,
     max_sessions: int | None = None,
+    distinct_logins: bool = False,
     worker_env: dict[str, str] | None = None,
+    profile_dir: Path | None = None,
     say: Say = print,
 ) -> TenantsResults:
     if tenants < 1:
@@ -239,7 +254,7 @@ def run_tenants(
                 config = stack.config
                 apply_declared(config)
                 began = time.monotonic()
-                create_tenants(engine, Keyring.from_refs(config.secrets.master_keys), tenants)
+                create_tenants(engine, Keyring.from_refs(config.secrets.master_keys), tenants, distinct_logins=distinct_logins)
                 setup = time.monotonic() - began
             finally:
                 engine.dispose()
@@ -251,9 +266,10 @@ def run_tenants(
                 max_cached=cached,
                 max_smtp_sessions=sessions,
                 message_bytes=len(message),
+                distinct_logins=distinct_logins,
                 setup_seconds=setup,
             )
-            _phases(stack, plan, results, say)
+            _phases(stack, plan, results, say, profile_dir)
             return results
     finally:
         if stack is not None:
@@ -261,7 +277,7 @@ def run_tenants(
         postgres.stop()
 
 
-def _phases(stack: Stack, plan: TenantsPlan, results: TenantsResults, say: Say) -> None:
+def _phases(stack: Stack, plan: TenantsPlan, results: TenantsResults, say: Say, profile_dir: Path | None) -> None:
     config = stack.config
     n = results.tenants
     say(f"2/6 raw aiosmtplib → smtp-sink: {plan.raw_emails:,} messages over 20 connections")
@@ -271,16 +287,19 @@ def _phases(stack: Stack, plan: TenantsPlan, results: TenantsResults, say: Say) 
     worker = stack.start_workers("worker-tenants.log")
     submitter = Submitter(config)
     warm_up(stack, submitter)
-    results.single = run_burst(stack, worker, submitter, plan.burst_emails, prefix="single")
+    with _profiled(profile_dir, worker, "single", say):
+        results.single = run_burst(stack, worker, submitter, plan.burst_emails, prefix="single")
 
     rate = max(10.0, results.single.rate * HALF_LOAD)
     say(f"4/6 one tenant paced at {rate:,.0f}/s for {plan.paced_seconds:.0f}s (half its burst rate)")
     results.single_paced = run_paced(stack, worker, submitter, rate, plan.paced_seconds, prefix="single-paced")
 
-    say(f"5/6 {n:,} tenants: {plan.burst_emails:,} events round-robin over them (same workers, same run)")
-    results.multi = run_burst(
-        stack, worker, submitter, plan.burst_emails, prefix="multi", tenants=n, patience=plan.multi_patience
-    )
+    say(f"5/6 {n:,} tenants: first touch (one event each), then {plan.burst_emails:,} events round-robin over them")
+    results.first_touch = run_burst(stack, worker, submitter, n, prefix="touch", tenants=n, patience=plan.multi_patience)
+    with _profiled(profile_dir, worker, "multi", say):
+        results.multi = run_burst(
+            stack, worker, submitter, plan.burst_emails, prefix="multi", tenants=n, patience=plan.multi_patience
+        )
     left = results.multi.outcomes.get("not final", 0)
     if left:
         results.notes.append(
@@ -297,6 +316,25 @@ def _phases(stack: Stack, plan: TenantsPlan, results: TenantsResults, say: Say) 
     say(f"6/6 {n:,} tenants paced at {rate:,.0f}/s for {plan.paced_seconds:.0f}s (half their burst rate)")
     results.multi_paced = run_paced(stack, worker, submitter, rate, plan.paced_seconds, prefix="multi-paced", tenants=n)
     stack.stop_workers(worker)
+
+
+@contextmanager
+def _profiled(profile_dir: Path | None, worker: WorkerProcess, name: str, say: Say) -> Iterator[None]:
+    """py-spy on the worker processes for one phase (`--profile DIR`); the summary lands in DIR."""
+    if profile_dir is None:
+        yield
+        return
+    recorder = Recorder(profile_dir / name)
+    for pid in worker_pids(worker):
+        recorder.attach(pid, f"worker-{pid}")
+    try:
+        yield
+    finally:
+        paths = recorder.stop()
+        if paths:
+            text = format_summary(summarise(paths))
+            (profile_dir / f"{name}-summary.txt").write_text(text + "\n", encoding="utf-8")
+            say(f"profile of the {name} phase written to {profile_dir / (name + '-summary.txt')}")
 
 
 def _ms(seconds: float) -> str:
@@ -316,6 +354,7 @@ def tenants_table(results: TenantsResults) -> list[str]:
     phases = (
         ("1 tenant, burst", 1, results.single),
         ("1 tenant, paced at ~50%", 1, results.single_paced),
+        (f"{results.tenants:,} tenants, first touch (1 event each)", results.tenants, results.first_touch),
         (f"{results.tenants:,} tenants, burst", results.tenants, results.multi),
         (f"{results.tenants:,} tenants, paced at ~50%", results.tenants, results.multi_paced),
     )
@@ -363,7 +402,7 @@ def tenants_table(results: TenantsResults) -> list[str]:
 def over_cap(results: TenantsResults) -> list[str]:
     """Workers whose established connections to the sink went above `[tenants] max_smtp_sessions`."""
     lines = []
-    for result in (results.single, results.single_paced, results.multi, results.multi_paced):
+    for result in (results.single, results.single_paced, results.first_touch, results.multi, results.multi_paced):
         for pid, peak in sorted((result.peak_sessions if result else {}).items()):
             if result is not None and peak > results.max_smtp_sessions:
                 lines.append(
@@ -400,7 +439,8 @@ def render_tenants(results: TenantsResults) -> str:
         f"mailpipe bench --tenants {results.tenants:,} ({results.mode}): {s['processes']} worker processes x "
         f"{s['threads']} threads, prefetch {s['prefetch']}, accounts from PostgreSQL ([tenants] max_cached "
         f"{results.max_cached:,}, max_smtp_sessions {results.max_smtp_sessions}), 3 accounts + 2 routes per tenant, "
-        f"message {results.message_bytes:,} bytes",
+        f"message {results.message_bytes:,} bytes, "
+        + ("every account its own login (no shared sessions)" if results.distinct_logins else "clones share one login"),
         f"{results.tenants:,} tenants x 3 accounts bulk-inserted in {results.setup_seconds:.1f}s",
         "",
         *tenants_table(results),
@@ -417,7 +457,7 @@ def render_tenants(results: TenantsResults) -> str:
 
 def tenants_json(results: TenantsResults) -> str:
     payload = asdict(results)
-    for key in ("raw", "single", "single_paced", "multi", "multi_paced"):
+    for key in ("raw", "single", "single_paced", "first_touch", "multi", "multi_paced"):
         value = getattr(results, key)
         if value is not None:
             payload[key]["rate"] = value.rate

@@ -12,7 +12,7 @@ import enum
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import structlog
 
@@ -51,9 +51,13 @@ class Registry:
         self._lock = threading.RLock()
         self._loading: dict[str, threading.Lock] = {}
         self._checked_at = clock()
+        # Set by the ChangeListener, which then runs the version checks on its own thread, so that a
+        # stage's lookup never waits on that query.
+        self.checked_in_background = False
 
     def tenant(self, tenant: str) -> TenantSnapshot:
-        self._maybe_recheck()
+        if not self.checked_in_background:
+            self.maybe_recheck()
         with self._lock:
             found = self._cache.get(tenant)
             if found is not None:
@@ -70,6 +74,20 @@ class Registry:
             with self._lock:
                 self._loading.pop(tenant, None)
             return snapshot
+
+    def prefetch(self, tenants: Iterable[str]) -> None:
+        """Load every tenant of a batch that is not held yet, in one round of queries."""
+        with self._lock:
+            missing = [t for t in dict.fromkeys(tenants) if t not in self._cache]
+        if not missing:
+            return
+        try:
+            loaded = self.source.load_many(missing)
+        except Exception as exc:  # each lookup then loads (or fails) on its own, as without a prefetch
+            log.warning("registry_prefetch_failed", tenants=len(missing), error=type(exc).__name__)
+            return
+        for snapshot in loaded:
+            self._store(snapshot)
 
     def account(self, ref: str) -> SendingAccount | None:
         tenant, name = split_ref(ref)
@@ -111,7 +129,7 @@ class Registry:
             if version != held[tenant]:
                 self.invalidate(tenant)
 
-    def _maybe_recheck(self) -> None:
+    def maybe_recheck(self) -> None:
         if self.clock() - self._checked_at < self.recheck:
             return
         self._checked_at = self.clock()
@@ -124,6 +142,8 @@ class Registry:
         evicted: list[TenantSnapshot] = []
         with self._lock:
             previous = self._cache.get(snapshot.tenant)
+            if previous is not None and previous.version == snapshot.version:
+                snapshot = previous  # loaded twice at once (a prefetch racing a lookup): keep the first
             self._cache[snapshot.tenant] = snapshot
             self._cache.move_to_end(snapshot.tenant)
             while len(self._cache) > self.max_tenants:

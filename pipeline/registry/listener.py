@@ -24,6 +24,7 @@ class ChangeListener:
         return self
 
     def stop(self) -> None:
+        self.registry.checked_in_background = False
         self._stop.set()
         self._thread.join(timeout=5)
 
@@ -34,9 +35,12 @@ class ChangeListener:
                     conn.execute(f"LISTEN {CHANNEL}")
                     # Anything missed while we were not listening is caught by the version check.
                     self.registry.check_versions()
+                    self.registry.checked_in_background = True
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5):
                             self.registry.invalidate(note.payload)
+                        self.registry.maybe_recheck()
             except Exception as exc:
+                self.registry.checked_in_background = False  # until we listen again, lookups check themselves
                 log.warning("registry_listener_reconnecting", error=type(exc).__name__)
                 self._stop.wait(1.0)

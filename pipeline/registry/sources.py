@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import pluggy
-from sqlalchemy import Engine, select
+from sqlalchemy import BigInteger, Engine, String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from pipeline.config import AccountConfig, Config, RouteConfig, resolve_account
@@ -21,9 +22,16 @@ from pipeline.plugin_host.presets import Limits, Security
 from pipeline.registry.refs import DEFAULT_TENANT, account_ref
 from pipeline.registry.snapshot import AccountStatus, SendingAccount, TenantSnapshot
 
+SLUGS = ARRAY(String)
+IDS = ARRAY(BigInteger)
+
 
 class SnapshotSource(Protocol):
     def load(self, tenant: str) -> TenantSnapshot: ...
+
+    def load_many(self, tenants: Iterable[str]) -> list[TenantSnapshot]:
+        """Several tenants at once (a stage batch spans many): one round of queries, not one per tenant."""
+        ...
 
     def versions(self, tenants: Iterable[str]) -> dict[str, int]:
         """Current version of each tenant asked about (0 for a tenant that does not exist)."""
@@ -47,6 +55,9 @@ class FileSource:
     def load(self, tenant: str) -> TenantSnapshot:
         return self.snapshot if tenant == DEFAULT_TENANT else TenantSnapshot(tenant, 0)
 
+    def load_many(self, tenants: Iterable[str]) -> list[TenantSnapshot]:
+        return [self.load(t) for t in tenants]
+
     def versions(self, tenants: Iterable[str]) -> dict[str, int]:
         return {t: (1 if t == DEFAULT_TENANT else 0) for t in tenants}
 
@@ -67,40 +78,71 @@ class DatabaseSource:
         wanted = list(tenants)
         found: dict[str, int] = dict.fromkeys(wanted, 0)
         with Session(self.engine) as session:
-            for slug, version in session.execute(select(Tenant.slug, Tenant.version).where(Tenant.slug.in_(wanted))):
+            # One array parameter, however many tenants are cached (an IN list would bind each slug).
+            query = select(Tenant.slug, Tenant.version).where(Tenant.slug == any_(bindparam("slugs", wanted, type_=SLUGS)))
+            for slug, version in session.execute(query):
                 found[slug] = int(version)
         return found
 
     def load(self, tenant: str) -> TenantSnapshot:
+        return self.load_many([tenant])[0]
+
+    def load_many(self, tenants: Iterable[str]) -> list[TenantSnapshot]:
+        wanted = list(dict.fromkeys(tenants))
+        if not wanted:
+            return []
+        slugs = bindparam("slugs", wanted, type_=SLUGS)
         with Session(self.engine) as session:
-            row = session.scalar(select(Tenant).where(Tenant.slug == tenant))
-            if row is None:
-                return TenantSnapshot(tenant, 0)
-            key_row = session.get(TenantDataKey, row.id)
-            data_key = self.keyring.unwrap(row.id, key_row.master_key_id, key_row.wrapped_key) if key_row else None
-            accounts: dict[str, SendingAccount] = {}
-            active = None
-            for account in session.scalars(select(SmtpAccount).where(SmtpAccount.tenant_id == row.id)):
-                secrets = data_key.open_secrets(account.name, account.secret) if data_key and account.secret else {}
-                accounts[account.name] = sending_account(
-                    tenant,
-                    self._config(account, secrets),
-                    self.pm,
-                    status=account.status,
-                    default_for=tuple(account.default_for or ()),
-                    reply_tracking=account.reply_tracking,
-                )
-                if account.is_default:
-                    active = account.name
-            routes = tuple(
-                RouteConfig.model_validate(
-                    {"name": r.name, "match": r.match, "accounts": r.accounts, "strategy": r.strategy}
-                    | ({"tracking_domain": r.tracking_domain} if r.tracking_domain else {})
-                )
-                for r in session.scalars(select(Route).where(Route.tenant_id == row.id).order_by(Route.position))
+            rows = {t.slug: t for t in session.scalars(select(Tenant).where(Tenant.slug == any_(slugs)))}
+            ids = [t.id for t in rows.values()]
+            if not ids:
+                return [TenantSnapshot(slug, 0) for slug in wanted]
+            in_ids = any_(bindparam("ids", ids, type_=IDS))
+            keys = {k.tenant_id: k for k in session.scalars(select(TenantDataKey).where(TenantDataKey.tenant_id == in_ids))}
+            accounts: dict[int, list[SmtpAccount]] = {}
+            for account in session.scalars(select(SmtpAccount).where(SmtpAccount.tenant_id == in_ids)):
+                accounts.setdefault(account.tenant_id, []).append(account)
+            routes: dict[int, list[Route]] = {}
+            query = select(Route).where(Route.tenant_id == in_ids).order_by(Route.tenant_id, Route.position)
+            for route in session.scalars(query):
+                routes.setdefault(route.tenant_id, []).append(route)
+            out = []
+            for slug in wanted:
+                row = rows.get(slug)
+                if row is None:
+                    out.append(TenantSnapshot(slug, 0))
+                else:
+                    out.append(self._snapshot(row, keys.get(row.id), accounts.get(row.id, []), routes.get(row.id, [])))
+            return out
+
+    def _snapshot(
+        self, row: Tenant, key_row: TenantDataKey | None, account_rows: list[SmtpAccount], route_rows: list[Route]
+    ) -> TenantSnapshot:
+        tenant = row.slug
+        data_key = self.keyring.unwrap(row.id, key_row.master_key_id, key_row.wrapped_key) if key_row else None
+        accounts: dict[str, SendingAccount] = {}
+        active = None
+        for account in account_rows:
+            secrets = data_key.open_secrets(account.name, account.secret) if data_key and account.secret else {}
+            accounts[account.name] = sending_account(
+                tenant,
+                self._config(account, secrets),
+                self.pm,
+                status=account.status,
+                default_for=tuple(account.default_for or ()),
+                reply_tracking=account.reply_tracking,
             )
-            use_platform = bool(getattr(row, "use_platform", False))
-            return TenantSnapshot(tenant, int(row.version), accounts, routes, active, use_platform)
+            if account.is_default:
+                active = account.name
+        routes = tuple(
+            RouteConfig.model_validate(
+                {"name": r.name, "match": r.match, "accounts": r.accounts, "strategy": r.strategy}
+                | ({"tracking_domain": r.tracking_domain} if r.tracking_domain else {})
+            )
+            for r in route_rows
+        )
+        use_platform = bool(getattr(row, "use_platform", False))
+        return TenantSnapshot(tenant, int(row.version), accounts, routes, active, use_platform)
 
     def _config(self, row: SmtpAccount, secrets: dict[str, str]) -> AccountConfig:
         imap = None

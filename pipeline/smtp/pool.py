@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
+import hmac
+import os
 import re
 import ssl
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -28,6 +33,7 @@ from pipeline.oauth.tokens import TokenSource
 from pipeline.plugin_host.presets import Security
 
 IDLE_SECONDS = 30.0
+POOLS_PER_SESSION = 4  # account pool objects kept per session of the cap (see Pools._forget_unused)
 DataGate = Callable[[], Awaitable[bool]]
 
 
@@ -48,18 +54,56 @@ def split_reply(code: int | None, text: str) -> tuple[str | None, str]:
 
 
 def tls_context(account: ResolvedAccount) -> ssl.SSLContext:
-    if not account.verify_tls:
+    return _tls_context(account.verify_tls, account.ca_file)
+
+
+@functools.lru_cache(maxsize=64)
+def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
+    """Shared by every account with the same trust settings: loading the CA store costs milliseconds."""
+    if not verify:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         return context
-    return ssl.create_default_context(cafile=account.ca_file)
+    return ssl.create_default_context(cafile=ca_file)
 
 
-@dataclass
+_DIGEST_KEY = os.urandom(32)  # this process's own: a connection key never reveals the secret it covers
+
+
+def connection_key(account: ResolvedAccount) -> tuple[object, ...]:
+    """What makes two accounts' SMTP sessions interchangeable: the same server, TLS and login.
+
+    Accounts with identical connection settings and credentials (a platform relay shared by many
+    tenants, say) reuse each other's idle sessions — MAIL FROM is per message, and whoever holds
+    these credentials may log in with them anyway. A new password gives a new key, so sessions
+    opened with the old one are never used again. XOAUTH2 sessions carry the account's own token:
+    never shared.
+    """
+    password = account.password.get_secret_value() if account.password is not None else ""
+    digest = hmac.new(_DIGEST_KEY, password.encode(), hashlib.sha256).digest()
+    owner = account.name if account.auth_method == AuthMethod.XOAUTH2 else None
+    return (
+        account.host,
+        account.port,
+        account.security,
+        account.verify_tls,
+        account.ca_file,
+        account.local_hostname,
+        account.timeout,
+        account.allow_plaintext_auth,
+        account.auth_method,
+        account.username,
+        digest,
+        owner,
+    )
+
+
+@dataclass(eq=False)
 class _Session:
     client: aiosmtplib.SMTP
     last_used: float
+    key: tuple[object, ...] = ()
 
 
 class _Phase(Exception):
@@ -81,13 +125,22 @@ class AccountPool:
         budget: SessionBudget | None = None,
     ) -> None:
         self.account = account
+        self.key = connection_key(account)
         self.tokens = tokens  # access tokens for auth_method = "xoauth2"
         self.tenant = tenant
-        self.idle: list[_Session] = []
         self.slots = asyncio.Semaphore(account.pool_size)
         self.budget = budget or SessionBudget(account.pool_size)
-        self.retired = False  # replaced by a pool with the account's new settings: sessions close on release
+        self.retired = False  # replaced by a pool with the account's new credentials: sessions close on release
         self._tls = tls_context(account) if account.security != Security.NONE else None
+
+    @property
+    def idle(self) -> list[_Session]:
+        """Idle sessions this account may use (its own and those of accounts with the same connection key)."""
+        return self.budget.idle_of(self.key)
+
+    @property
+    def busy(self) -> bool:
+        return self.slots._value < self.account.pool_size
 
     async def _open(self) -> aiosmtplib.SMTP:
         account = self.account
@@ -156,8 +209,7 @@ class AccountPool:
 
     async def _acquire(self) -> tuple[aiosmtplib.SMTP, bool]:
         now = time.monotonic()
-        while self.idle:
-            session = self.idle.pop()
+        while (session := self.budget.take_idle(self.key)) is not None:
             if now - session.last_used < IDLE_SECONDS and session.client.is_connected:
                 return session.client, True
             session.client.close()
@@ -168,7 +220,7 @@ class AccountPool:
         if self.retired:
             client.close()
             return
-        self.idle.append(_Session(client, time.monotonic()))
+        self.budget.put_idle(_Session(client, time.monotonic(), self.key))
 
     async def send(
         self, sender: str, recipient: str, data: bytes, *, smtputf8: bool = False, before_data: DataGate | None = None
@@ -250,30 +302,26 @@ class AccountPool:
         self._release(client)
 
     async def close(self, *, idle_for: float = 0.0) -> None:
-        """QUIT sessions idle for at least `idle_for` seconds (all of them by default)."""
-        now = time.monotonic()
-        keep = [s for s in self.idle if now - s.last_used < idle_for]
-        stale = [s for s in self.idle if now - s.last_used >= idle_for]
-        self.idle = keep
-        for session in stale:
-            try:
-                await session.client.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                session.client.close()
+        """QUIT this connection key's sessions idle for at least `idle_for` seconds (all of them by default)."""
+        await self.budget.quit_idle(idle_for, key=self.key)
 
 
 class SessionBudget:
     """A cap on the SMTP sessions one worker process holds across all accounts (`[tenants] max_smtp_sessions`).
 
-    Sessions in use never exceed `limit` (a send waits for a free one); after each send the idle
-    sessions beyond what the cap leaves room for are closed, least recently used first — so many
-    tenants mean more reconnects, never more sockets.
+    Sessions in use never exceed `limit` (a send waits for a free one); before a new session opens,
+    the idle sessions beyond what the cap leaves room for are closed, least recently used first — so
+    many tenants mean more reconnects, never more sockets. Idle sessions are kept by connection key
+    (see `connection_key`) in one LRU order, so taking, returning and evicting one is O(1) however many
+    accounts the process has seen.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.active = asyncio.Semaphore(limit)
         self.pools: dict[str, AccountPool] = {}
+        self._idle: OrderedDict[_Session, None] = OrderedDict()  # oldest first
+        self._by_key: dict[tuple[object, ...], list[_Session]] = {}
 
     def resize(self, limit: int) -> None:
         if self.in_use:
@@ -285,18 +333,53 @@ class SessionBudget:
         return self.limit - self.active._value
 
     def open_sessions(self) -> int:
-        return self.in_use + sum(len(pool.idle) for pool in self.pools.values())
+        return self.in_use + len(self._idle)
+
+    def idle_of(self, key: tuple[object, ...]) -> list[_Session]:
+        return list(self._by_key.get(key, ()))
+
+    def take_idle(self, key: tuple[object, ...]) -> _Session | None:
+        """The most recently used idle session for this key, if any."""
+        stack = self._by_key.get(key)
+        if not stack:
+            return None
+        session = stack.pop()
+        if not stack:
+            del self._by_key[key]
+        del self._idle[session]
+        return session
+
+    def put_idle(self, session: _Session) -> None:
+        self._by_key.setdefault(session.key, []).append(session)
+        self._idle[session] = None
+
+    def _drop(self, session: _Session) -> None:
+        del self._idle[session]
+        stack = self._by_key[session.key]
+        stack.remove(session)
+        if not stack:
+            del self._by_key[session.key]
 
     def make_room(self) -> None:
         """Before a new session opens: close least recently used idle ones so that open ≤ limit."""
-        idle = sorted(
-            ((session.last_used, pool, session) for pool in self.pools.values() for session in pool.idle),
-            key=lambda item: item[0],
-        )
-        excess = self.in_use + len(idle) - self.limit
-        for _, pool, session in idle[: max(0, excess)]:
-            pool.idle.remove(session)
+        excess = self.in_use + len(self._idle) - self.limit
+        while excess > 0 and self._idle:
+            session = next(iter(self._idle))
+            self._drop(session)
             session.client.close()
+            excess -= 1
+
+    async def quit_idle(self, idle_for: float = 0.0, *, key: tuple[object, ...] | None = None) -> None:
+        """QUIT idle sessions unused for at least `idle_for` seconds (of one key, or all)."""
+        now = time.monotonic()
+        stale = [s for s in self._idle if now - s.last_used >= idle_for and (key is None or s.key == key)]
+        for session in stale:
+            self._drop(session)
+        for session in stale:
+            try:
+                await session.client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                session.client.close()
 
 
 class Pools:
@@ -313,11 +396,27 @@ class Pools:
             self._reaper = asyncio.get_running_loop().create_task(self._reap_idle())
         pool = self.pools.get(account.name)
         if pool is None or pool.account != account:
-            if pool is not None:  # the account changed (a new password, host, limits): its sessions go
+            replacement = AccountPool(account, tokens=self.tokens, budget=self.budget)
+            if pool is not None and pool.key != replacement.key:
+                # A new password, host or TLS setting: sessions opened with the old ones go.
                 pool.retired = True
                 asyncio.get_running_loop().create_task(pool.close())
-            pool = self.pools[account.name] = AccountPool(account, tokens=self.tokens, budget=self.budget)
+            pool = self.pools[account.name] = replacement
+            self._forget_unused()
+        else:
+            self.pools[account.name] = self.pools.pop(account.name)  # most recently used last
         return pool
+
+    def _forget_unused(self) -> None:
+        """Keep pool objects of a bounded number of accounts: the oldest with no send in progress go
+        (their idle sessions stay with the budget, by connection key, until reused or evicted)."""
+        excess = len(self.pools) - POOLS_PER_SESSION * self.budget.limit
+        for name in list(self.pools):
+            if excess <= 0:
+                break
+            if not self.pools[name].busy:
+                del self.pools[name]
+                excess -= 1
 
     def open_sessions(self) -> int:
         return self.budget.open_sessions()
@@ -325,8 +424,7 @@ class Pools:
     async def _reap_idle(self) -> None:
         while True:
             await asyncio.sleep(IDLE_SECONDS / 3)
-            for pool in list(self.pools.values()):
-                await pool.close(idle_for=IDLE_SECONDS)
+            await self.budget.quit_idle(IDLE_SECONDS)
 
     async def close(self) -> None:
         if self._reaper is not None:
@@ -334,5 +432,4 @@ class Pools:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
             self._reaper = None
-        for pool in self.pools.values():
-            await pool.close()
+        await self.budget.quit_idle()

@@ -25,6 +25,7 @@ from pipeline.limits.account_state import Health
 from pipeline.limits.throttle import record_throttle
 from pipeline.models import AccountSignal, DeliveryEvent, RecipientEvent, RouteRequest, SendResult, Verdict
 from pipeline.observe import journey, metrics
+from pipeline.registry.refs import split_ref
 from pipeline.stages.batch import INFRASTRUCTURE_ERRORS, Forward, Handled, call_observers
 from pipeline.state.status import Transition
 
@@ -158,6 +159,7 @@ def apply_signal(result: SendResult, decision: Decision, ctx: StageContext) -> N
 
 def handle(results: list[SendResult], ctx: StageContext) -> Handled:
     handled = Handled()
+    ctx.registry.prefetch(split_ref(r.reply.account)[0] for r in results)
     decided: list[tuple[SendResult, Decision]] = []
     for result in results:
         try:

@@ -16,6 +16,7 @@ from pipeline.limits.quota import Scope, read_usage, scopes_for
 from pipeline.limits.ratelimit import Slot
 from pipeline.models import RoutedMessage, RouteRequest
 from pipeline.observe import metrics
+from pipeline.registry.refs import split_ref
 from pipeline.stages.batch import INFRASTRUCTURE_ERRORS, Forward, Handled, each
 
 log = structlog.get_logger("mailpipe.rate_limit")
@@ -37,6 +38,7 @@ def back_to_route(message: RoutedMessage, delay: float = 0.0) -> Forward:
 def handle(messages: list[RoutedMessage], ctx: StageContext) -> Handled:
     handled = Handled()
     now = ctx.clock()
+    ctx.registry.prefetch(split_ref(m.account)[0] for m in messages)
     # An account removed or paused since route chose it sends this message back to route.
     known = {ref: found for ref in {m.account for m in messages} if (found := ctx.registry.account(ref)) is not None}
     names = sorted(ref for ref, found in known.items() if found.usable)

@@ -136,6 +136,7 @@ def handle(requests: list[RouteRequest], ctx: StageContext) -> Handled:
     for request in requests:
         by_tenant.setdefault(request.message.event.tenant, []).append(request)
     now = ctx.clock()
+    ctx.registry.prefetch([*by_tenant, DEFAULT_TENANT])
     pools = [pool_for(r, ctx) for r in requests]
     pool_of = {id(r): p for r, p in zip(requests, pools, strict=True)}
     refs = sorted({ref for p in pools if p is not None for ref in p.refs if ctx.registry.account(ref) is not None})
@@ -149,8 +150,11 @@ def handle(requests: list[RouteRequest], ctx: StageContext) -> Handled:
     assigned: dict[str, int] = {}
     remember: dict[str, str] = {}
     replace_sticky: set[str | None] = set()
+    suppressions = ctx.suppression.lookup_many(
+        {t: ([r.message.event.to for r in b], [r.message.event.list_name for r in b]) for t, b in by_tenant.items()}
+    )
     for tenant, batch in by_tenant.items():
-        found = ctx.suppression.lookup(tenant, [r.message.event.to for r in batch], [r.message.event.list_name for r in batch])
+        found = suppressions[tenant]
         waiting: dict[float, list[str]] = {}
         for request, suppression in zip(batch, found, strict=True):
             event = request.message.event

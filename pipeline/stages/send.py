@@ -24,6 +24,7 @@ from pipeline.oauth.tokens import TokenSource
 from pipeline.observe import journey, metrics
 from pipeline.registry.cache import NOT_CACHED
 from pipeline.registry.grants import grant_keeper
+from pipeline.registry.refs import split_ref
 from pipeline.smtp.mime import UnsendableAddress, build_message, envelope_for
 from pipeline.smtp.pool import Pools, SmtpUtf8Unsupported, Superseded
 from pipeline.stages.batch import INFRASTRUCTURE_ERRORS, DeadLetter, Forward, Handled
@@ -176,6 +177,10 @@ async def _refuse(runtime: SendRuntime, message: RoutedMessage, token: str, erro
 async def handle(messages: list[RoutedMessage], runtime: SendRuntime) -> Handled:
     """Every email of the batch at once, each to its own end: no send is left running unobserved."""
     handled = Handled()
+    registry = runtime.ctx.registry
+    if any(registry.cached_account(m.account) is NOT_CACHED for m in messages):
+        # The batch's tenants in one round of queries, off the event loop (it never waits on the database).
+        await asyncio.to_thread(registry.prefetch, [split_ref(m.account)[0] for m in messages])
     results = await asyncio.gather(*(send(m, runtime) for m in messages), return_exceptions=True)
     for message, result in zip(messages, results, strict=True):
         if isinstance(result, (*INFRASTRUCTURE_ERRORS, asyncio.CancelledError)):

@@ -78,22 +78,27 @@ class SuppressionStore:
 
     def lookup(self, tenant: str, addresses: list[str], lists: list[str | None] | None = None) -> list[Suppression | None]:
         """Per address, its tenant-wide suppression, else the one of its list (``lists`` in the same order)."""
-        if not addresses:
-            return []
-        fields = [_norm(a) for a in addresses]
-        scoped = [_field(a, name) if name else "" for a, name in zip(addresses, lists or [None] * len(addresses), strict=True)]
-        answer = self.client.hmget(keys.suppression(tenant), fields + scoped)
-        raw = [
-            wide if wide is not None else listed
-            for wide, listed in zip(answer[: len(fields)], answer[len(fields) :], strict=True)
-        ]
-        out: list[Suppression | None] = []
-        for address, value in zip(addresses, raw, strict=True):
-            if value is None:
-                out.append(None)
-            else:
-                data = json.loads(value)
-                out.append(Suppression(_norm(address), data["reason"], data["at"], data.get("source", "")))
+        return self.lookup_many({tenant: (addresses, lists or [None] * len(addresses))})[tenant]
+
+    def lookup_many(self, wanted: dict[str, tuple[list[str], list[str | None]]]) -> dict[str, list[Suppression | None]]:
+        """`lookup` for several tenants (tenant → addresses, lists) in one round trip."""
+        asked = {tenant: pair for tenant, pair in wanted.items() if pair[0]}
+        pipe = self.client.pipeline(transaction=False)
+        for tenant, (addresses, lists) in asked.items():
+            fields = [_norm(a) for a in addresses]
+            scoped = [_field(a, name) if name else "" for a, name in zip(addresses, lists, strict=True)]
+            pipe.hmget(keys.suppression(tenant), fields + scoped)
+        answers = pipe.execute() if asked else []
+        out: dict[str, list[Suppression | None]] = {tenant: [] for tenant in wanted}
+        for (tenant, (addresses, _)), answer in zip(asked.items(), answers, strict=True):
+            half = len(addresses)
+            for address, wide, listed in zip(addresses, answer[:half], answer[half:], strict=True):
+                value = wide if wide is not None else listed
+                if value is None:
+                    out[tenant].append(None)
+                else:
+                    data = json.loads(value)
+                    out[tenant].append(Suppression(_norm(address), data["reason"], data["at"], data.get("source", "")))
         return out
 
     def all(self, tenant: str) -> list[Suppression]:

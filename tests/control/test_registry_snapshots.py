@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 from control_kit import Api, account_body
+from sqlalchemy import event
 
 from pipeline.control.context import ControlContext
 from pipeline.registry.cache import Registry
@@ -110,3 +112,58 @@ def test_the_cache_is_bounded_and_tells_what_it_drops(control: ControlContext, p
     for slug in ("t1", "t2", "t3"):
         registry.tenant(slug)
     assert registry.cached() == ["t2", "t3"] and dropped == ["t1"]
+
+
+def test_a_batchs_tenants_load_in_one_round_of_queries_and_match_single_loads(
+    api: Api, control: ControlContext, plugin_manager: Any
+) -> None:
+    two_tenants_with_main(api)
+    api.tenant("empty")
+    db = source(control, plugin_manager)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(control.engine, "before_cursor_execute", count)
+    try:
+        registry = Registry(db)
+        registry.prefetch(["acme", "globex", "empty", "nobody", "acme"])
+    finally:
+        event.remove(control.engine, "before_cursor_execute", count)
+    assert len(statements) == 4, statements  # tenants, data keys, accounts, routes: not four per tenant
+    assert registry.cached() == ["acme", "globex", "empty", "nobody"]
+    for slug in ("acme", "globex", "empty", "nobody"):
+        alone = db.load(slug)
+        held = registry.tenant(slug)
+        assert (held.version, held.active, sorted(held.accounts)) == (alone.version, alone.active, sorted(alone.accounts))
+    main = registry.account("globex/main")
+    assert main is not None and main.resolved.password is not None
+    assert main.resolved.password.get_secret_value() == "SG.pw-of-globex-0123456789"
+    registry.prefetch(["acme", "globex"])  # all held: no query at all
+    assert len(statements) == 4
+
+
+def test_with_a_listener_the_version_check_runs_on_its_thread_not_in_a_lookup(
+    api: Api, control: ControlContext, plugin_manager: Any, pg_url: str
+) -> None:
+    two_tenants_with_main(api)
+    checks: list[str] = []
+
+    class Counting(DatabaseSource):
+        def versions(self, tenants: Any) -> dict[str, int]:
+            checks.append(threading.current_thread().name)
+            return super().versions(tenants)
+
+    registry = Registry(Counting(control.engine, control.keyring, plugin_manager), recheck=0.2)
+    registry.tenant("acme")
+    listener = ChangeListener(registry, pg_url).start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(checks) < 3 and time.monotonic() < deadline:
+            registry.tenant("acme")
+            time.sleep(0.1)
+        assert len(checks) >= 3 and set(checks) == {"mailpipe-registry-listener"}, checks
+    finally:
+        listener.stop()
+    assert not registry.checked_in_background  # no listener: lookups check again themselves
