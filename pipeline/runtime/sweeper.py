@@ -42,6 +42,7 @@ log = structlog.get_logger("mailpipe.sweeper")
 _IDENTITY = re.compile(r'"event_id":"((?:[^"\\]|\\.)*)","tenant":"([A-Za-z0-9_.-]{1,64})"')
 
 _CLAIM_STALLED = lua_scripts.load("sweeper_claim_stalled")
+SCAN_CHUNK = 500
 
 
 def identity(item: str) -> tuple[str, str] | None:
@@ -90,29 +91,47 @@ class SweepReport:
 def sweep(ctx: StageContext, enqueuer: Enqueuer, *, stalled_after: float, limit: int = 1000) -> SweepReport:
     """Re-drive up to `limit` events stalled for more than `stalled_after` seconds. Idempotent."""
     report = SweepReport()
-    for raw_tenant in sorted(ctx.redis.smembers(keys.tenants())):
-        tenant = raw_tenant.decode() if isinstance(raw_tenant, bytes) else str(raw_tenant)
+    tenants = sorted(t.decode() if isinstance(t, bytes) else str(t) for t in ctx.redis.smembers(keys.tenants()))
+    for start in range(0, len(tenants), SCAN_CHUNK):
+        # Thousands of tenants: their pending sets are read a chunk per round trip, not one each.
+        chunk = tenants[start : start + SCAN_CHUNK]
         now = ctx.clock()
-        found = ctx.redis.zrangebyscore(keys.pending(tenant), "-inf", now - stalled_after, start=0, num=limit - report.looked_at)
-        stalled = [i.decode() if isinstance(i, bytes) else str(i) for i in found]
-        report.looked_at += len(stalled)
-        events: list[str] = []
-        ids: list[str] = []
-        for event_id in stalled:
-            keys_ = [keys.pending(tenant), keys.event(tenant, event_id), keys.outcome_counts(tenant)]
-            call = _CLAIM_STALLED.bind(keys=keys_, args=[event_id, now - stalled_after, now, stalled_after])
-            event = lua_scripts.run(ctx.redis, call)
-            if event:
-                events.append(event.decode() if isinstance(event, bytes) else str(event))
-                ids.append(event_id)
-        for start in range(0, len(events), enqueuer.batch_size):
-            enqueuer.send("render", events[start : start + enqueuer.batch_size])
-        entry = {"stage": "sweeper", "stalled_after": stalled_after}
-        ctx.status.record([Transition(tenant, eid, "redriven", entry) for eid in ids])
-        report.redriven += [(tenant, eid) for eid in ids]
-        if report.looked_at >= limit:
-            break
+        pipe = ctx.redis.pipeline(transaction=False)
+        for tenant in chunk:
+            pipe.zrangebyscore(keys.pending(tenant), "-inf", now - stalled_after, start=0, num=limit - report.looked_at)
+        for tenant, found in zip(chunk, pipe.execute(), strict=True):
+            if found:
+                _redrive(ctx, enqueuer, tenant, found[: limit - report.looked_at], now, stalled_after, report)
+            if report.looked_at >= limit:
+                return report
     return report
+
+
+def _redrive(
+    ctx: StageContext,
+    enqueuer: Enqueuer,
+    tenant: str,
+    found: list[Any],
+    now: float,
+    stalled_after: float,
+    report: SweepReport,
+) -> None:
+    stalled = [i.decode() if isinstance(i, bytes) else str(i) for i in found]
+    report.looked_at += len(stalled)
+    events: list[str] = []
+    ids: list[str] = []
+    for event_id in stalled:
+        keys_ = [keys.pending(tenant), keys.event(tenant, event_id), keys.outcome_counts(tenant)]
+        call = _CLAIM_STALLED.bind(keys=keys_, args=[event_id, now - stalled_after, now, stalled_after])
+        event = lua_scripts.run(ctx.redis, call)
+        if event:
+            events.append(event.decode() if isinstance(event, bytes) else str(event))
+            ids.append(event_id)
+    for start in range(0, len(events), enqueuer.batch_size):
+        enqueuer.send("render", events[start : start + enqueuer.batch_size])
+    entry = {"stage": "sweeper", "stalled_after": stalled_after}
+    ctx.status.record([Transition(tenant, eid, "redriven", entry) for eid in ids])
+    report.redriven += [(tenant, eid) for eid in ids]
 
 
 def redriven_count(client: redis.Redis, tenant: str = "default") -> int:

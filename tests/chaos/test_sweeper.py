@@ -110,3 +110,30 @@ def test_the_identity_of_any_stage_item_is_its_lead_event(event_id: str) -> None
     message = RenderedMessage(event=lead, subject="s", text="t", message_id="<m@x>")
     for item in (lead.to_json(), RouteRequest(message=message).to_json()):
         assert identity(item) == ("t-1", event_id)
+
+
+def test_with_thousands_of_tenants_the_stalled_ones_are_found_in_few_round_trips_and_the_limit_holds(
+    ctx: StageContext, redis_client: redis.Redis
+) -> None:
+    slugs = [f"t{i:05d}" for i in range(1200)]  # more than two scan chunks
+    late = [event("late-1", "t01199"), event("late-2", "t00600")]
+    StatusStore(redis_client).accept([event(f"moving-{s}", s) for s in slugs] + late)
+    redis_client.zadd(keys.pending("t01199"), {"late-1": time.time() - 100})
+    redis_client.zadd(keys.pending("t00600"), {"late-2": time.time() - 100})
+    commands: list[int] = []
+    real = redis.client.Pipeline.execute
+
+    def counting(self: redis.client.Pipeline, *args: object, **kwargs: object) -> object:
+        commands.append(len(self.command_stack))
+        return real(self, *args, **kwargs)
+
+    redis.client.Pipeline.execute = counting  # type: ignore[method-assign]
+    try:
+        limited = sweep(ctx, Enqueuer(StubBroker()), stalled_after=30, limit=1)
+        found = sweep(ctx, Enqueuer(StubBroker()), stalled_after=30)
+    finally:
+        redis.client.Pipeline.execute = real  # type: ignore[method-assign]
+    assert limited.redriven == [("t00600", "late-2")]  # the limit stops the sweep at the first one
+    assert found.redriven == [("t01199", "late-1")]
+    scans = [n for n in commands if n >= 100]
+    assert len(scans) == 2 + 3, commands  # first sweep stops in chunk 2; the second reads all three chunks
