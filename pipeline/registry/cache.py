@@ -13,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import structlog
 
@@ -39,6 +40,7 @@ class Registry:
         *,
         max_tenants: int = 2000,
         recheck: float = 1.0,
+        full_every: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         on_replace: Callable[[TenantSnapshot, TenantSnapshot | None], None] | None = None,
     ) -> None:
@@ -54,6 +56,9 @@ class Registry:
         # Set by the ChangeListener, which then runs the version checks on its own thread, so that a
         # stage's lookup never waits on that query.
         self.checked_in_background = False
+        self.full_every = full_every
+        self._full_at = clock()
+        self._mark: Any = None  # the source's clock at the last incremental check
 
     def tenant(self, tenant: str) -> TenantSnapshot:
         if not self.checked_in_background:
@@ -119,15 +124,27 @@ class Registry:
             return list(self._cache)
 
     def check_versions(self) -> None:
-        """Drop every cached tenant whose version moved (or that was deleted)."""
-        self._checked_at = self.clock()
+        """Drop every cached tenant whose version moved (or that was deleted).
+
+        With thousands of tenants cached, asking for all their versions every second costs real CPU:
+        a source that can tell what changed since its last answer (`changed_since`) is asked that,
+        and all versions are compared only every `full_every` seconds.
+        """
+        now = self._checked_at = self.clock()
         with self._lock:
             held = {t: s.version for t, s in self._cache.items()}
-        if not held:
-            return
-        for tenant, version in self.source.versions(held).items():
-            if version != held[tenant]:
-                self.invalidate(tenant)
+        changed_since = getattr(self.source, "changed_since", None)
+        if changed_since is not None and self._mark is not None and now - self._full_at < self.full_every:
+            current, self._mark = changed_since(self._mark)
+            stale = [t for t, version in current.items() if t in held and version != held[t]]
+        else:
+            # The source's clock first: whatever changes during the full read is caught by the next check.
+            mark = changed_since(None)[1] if changed_since is not None else None
+            versions = self.source.versions(held) if held else {}
+            stale = [t for t, version in versions.items() if version != held[t]]
+            self._mark, self._full_at = mark, now
+        for tenant in stale:
+            self.invalidate(tenant)
 
     def maybe_recheck(self) -> None:
         if self.clock() - self._checked_at < self.recheck:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 import pluggy
-from sqlalchemy import BigInteger, Engine, String, any_, bindparam, select
+from sqlalchemy import BigInteger, Engine, String, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,7 @@ from pipeline.registry.refs import DEFAULT_TENANT, account_ref
 from pipeline.registry.snapshot import AccountStatus, SendingAccount, TenantSnapshot
 
 SLUGS = ARRAY(String)
+CHANGE_MARGIN = dt.timedelta(seconds=30)
 IDS = ARRAY(BigInteger)
 
 
@@ -83,6 +85,21 @@ class DatabaseSource:
             for slug, version in session.execute(query):
                 found[slug] = int(version)
         return found
+
+    def changed_since(self, mark: dt.datetime | None) -> tuple[dict[str, int], dt.datetime]:
+        """Versions of the tenants changed since `mark` (minus a margin), and the database's clock now
+        (with `mark` None: only the clock).
+
+        `updated_at` is the changing transaction's start: one still running at `mark` commits later
+        with an older time — the margin covers such transactions up to CHANGE_MARGIN long (the full
+        check every `full_every` seconds covers longer ones, and deleted tenants).
+        """
+        with Session(self.engine) as session:
+            now = session.execute(select(func.now())).scalar_one()
+            if mark is None:
+                return {}, now
+            query = select(Tenant.slug, Tenant.version).where(Tenant.updated_at > mark - CHANGE_MARGIN)
+            return {slug: int(version) for slug, version in session.execute(query)}, now
 
     def load(self, tenant: str) -> TenantSnapshot:
         return self.load_many([tenant])[0]

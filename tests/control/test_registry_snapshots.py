@@ -151,9 +151,9 @@ def test_with_a_listener_the_version_check_runs_on_its_thread_not_in_a_lookup(
     checks: list[str] = []
 
     class Counting(DatabaseSource):
-        def versions(self, tenants: Any) -> dict[str, int]:
+        def changed_since(self, mark: Any) -> Any:
             checks.append(threading.current_thread().name)
-            return super().versions(tenants)
+            return super().changed_since(mark)
 
     registry = Registry(Counting(control.engine, control.keyring, plugin_manager), recheck=0.2)
     registry.tenant("acme")
@@ -167,3 +167,30 @@ def test_with_a_listener_the_version_check_runs_on_its_thread_not_in_a_lookup(
     finally:
         listener.stop()
     assert not registry.checked_in_background  # no listener: lookups check again themselves
+
+
+def test_between_full_checks_only_tenants_changed_since_the_last_check_are_read(
+    api: Api, control: ControlContext, plugin_manager: Any
+) -> None:
+    two_tenants_with_main(api)
+    full: list[int] = []
+
+    class Counting(DatabaseSource):
+        def versions(self, tenants: Any) -> dict[str, int]:
+            full.append(len(list(tenants)))
+            return super().versions(tenants)
+
+    now = [0.0]
+    registry = Registry(
+        Counting(control.engine, control.keyring, plugin_manager), recheck=1.0, full_every=3600, clock=lambda: now[0]
+    )
+    registry.tenant("acme"), registry.tenant("globex")
+    registry.check_versions()  # the first check compares everything and takes the database's clock
+    assert full == [2]
+    assert api.call("POST", "/v1/tenants/acme/accounts/main/pause").status_code == 200
+    now[0] = 1.5
+    assert not registry.tenant("acme").accounts["main"].usable  # caught by the incremental check
+    assert "globex" in registry.cached() and full == [2]  # without reading every tenant's version again
+    now[0] = 3601.0
+    registry.tenant("globex")
+    assert full == [2, 2]  # the periodic full check
