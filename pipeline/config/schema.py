@@ -238,7 +238,9 @@ class TenantsConfig(_Section):
     no_account_wait: float = Field(default=300.0, ge=0)  # seconds a message waits for an account before no_account
     sticky_unavailable: StickyUnavailable = StickyUnavailable.WAIT
     sticky_days: float = Field(default=90.0, gt=0)  # how long a campaign remembers a recipient's mailbox
-    max_cached: int = Field(default=2000, ge=1)  # tenant snapshots held per worker process (LRU)
+    # Tenant snapshots held per worker process (LRU): memory grows with the tenants actually sending
+    # (~15-20 KB each), not with this cap; below the number of active tenants every batch reloads some.
+    max_cached: int = Field(default=10_000, ge=1)
     recheck_seconds: float = Field(default=1.0, gt=0)  # version check of held snapshots, if a NOTIFY was lost
     max_smtp_sessions: int = Field(default=200, ge=1)  # open SMTP sessions per worker process, all accounts
 
