@@ -141,5 +141,8 @@ def start_workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         return worker
 
     yield start
+    # The test is over: kill rather than shut down gracefully (Dramatiq's shutdown polls once a second and
+    # takes ~2 s per command). A test that proves something about shutdown calls worker.stop() itself.
     for worker in started:
-        worker.stop()
+        worker.kill()
+        worker.stop()  # closes the log; the process is already gone
