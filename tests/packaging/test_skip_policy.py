@@ -32,6 +32,7 @@ def run_sample(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess[st
     (tmp_path / "test_sample.py").write_text(SAMPLE)
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env["PYTHONPATH"] = str(TESTS)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only skip_policy (-p): importing every installed plugin costs seconds
     if ci is not None:
         env["CI"] = ci
     command = [sys.executable, "-m", "pytest", "-p", "skip_policy", "-q", "-rA", "-p", "no:cacheprovider", str(tmp_path)]
