@@ -302,6 +302,7 @@ def install_example(target: Path, work: Path) -> str:
             "install",
             "--quiet",
             "--no-deps",
+            "--no-build-isolation",  # setuptools from this venv (a dev dependency): no index, seconds faster
             "--disable-pip-version-check",
             "--target",
             str(target),
