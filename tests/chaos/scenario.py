@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -11,10 +13,28 @@ from pathlib import Path
 
 import redis
 
+from pipeline.runtime.processes import WorkerProcess
 from pipeline.runtime.sweeper import redriven_count
 from pipeline.state import keys
 
 REPORT_ENV = "MAILPIPE_CHAOS_REPORT"  # a file to append each scenario's figures to (JSON lines)
+
+
+def stop_together(workers: list[WorkerProcess], timeout: float = 20.0) -> None:
+    """Shut the worker commands down gracefully all at once (one SIGTERM each, then wait), not one after the other."""
+    live = [w for w in workers if w.process is not None and w.process.poll() is None]
+    for w in live:
+        assert w.process is not None
+        w.process.send_signal(signal.SIGTERM)  # once: a second SIGTERM makes Dramatiq kill its workers
+    deadline = time.monotonic() + timeout
+    for w in live:
+        assert w.process is not None
+        try:
+            w.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            w.kill()
+    for w in workers:
+        w.stop()  # each has exited: closes its log and reaps any leftover of its group
 
 
 def chaos_config(path: Path, redis_url: str, accounts: str, *, routes: str = "", default: str = "alpha", extra: str = "") -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from scenario import Figures, chaos_config, lead
+from scenario import Figures, chaos_config, lead, stop_together
 from testbed import SMTP_USERS, account_toml
 
 from pipeline.config import load_config
@@ -69,8 +69,7 @@ def test_a_redis_restart_mid_run_loses_nothing_and_sends_nothing_twice(
         figures.extra["workers_alive_at_end"] = sum(w.process is not None and w.process.poll() is None for w in workers)
         figures.count(outcomes, recipients, client, started).report()
     finally:
-        for w in workers:
-            w.stop()
+        stop_together(workers)
         for server in restarted:
             server.stop()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from scenario import Figures, chaos_config, lead
+from scenario import Figures, chaos_config, lead, stop_together
 from testbed import SMTP_USERS, account_toml
 
 from pipeline.config import load_config
@@ -95,8 +95,7 @@ def test_sigkilling_random_workers_loses_nothing_and_sends_nothing_twice(
             outcomes = status.outcomes(report.accepted)
         recipients = [m.rcpt_to[0] for m in smtp_server.wait_for(EVENTS, timeout=5)]
     finally:
-        for w in workers:
-            w.stop()
+        stop_together(workers)
     figures.count(outcomes, recipients, redis_client, started).report()
 
     assert figures.kills >= 5, "the run ended before enough workers were killed to mean anything"
