@@ -7,6 +7,8 @@ import asyncio
 import pytest
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from pipeline.state.lua_scripts import LuaScript
 from pipeline.state.script_batcher import ScriptBatcher
@@ -70,7 +72,8 @@ def test_scripts_flushed_from_redis_are_loaded_again_and_the_calls_run_once(redi
 
 def test_an_unreachable_redis_fails_every_waiting_call(unused_tcp_port: int) -> None:
     async def scenario() -> list[object]:
-        client = aioredis.Redis(host="127.0.0.1", port=unused_tcp_port, socket_connect_timeout=0.5)
+        # No retries: the client's default (10, with back-off) only makes the refusal take seconds to arrive.
+        client = aioredis.Redis(host="127.0.0.1", port=unused_tcp_port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
         batcher = ScriptBatcher(client)
         calls = [batcher.run(INCR_BY.bind(keys=["k"], args=[1])) for _ in range(3)]
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
