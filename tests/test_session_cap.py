@@ -106,3 +106,31 @@ def test_pool_objects_stay_bounded_however_many_accounts_a_worker_sees(ctx: Stag
         await pools.close()
 
     asyncio.run(run())
+
+
+def test_sends_queued_behind_their_accounts_pool_size_do_not_make_idle_sessions_close(
+    ctx: StageContext, smtp_server: DevSMTPServer, monkeypatch: Any
+) -> None:
+    opened: list[aiosmtplib.SMTP] = []
+    real_connect = aiosmtplib.SMTP.connect
+
+    async def counting_connect(self: aiosmtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
+        opened.append(self)
+        return await real_connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiosmtplib.SMTP, "connect", counting_connect)
+    accounts = [ctx.account(name).model_copy(update={"pool_size": 2}) for name in ("alpha", "beta", "gamma")]
+
+    async def run() -> None:
+        pools = Pools(max_sessions=10)
+
+        async def one(i: int) -> None:
+            reply = await pools.get(accounts[i % 3]).send("a@sender.example", "x@receiver.example", MESSAGE)
+            assert reply.accepted, reply
+
+        for _ in range(3):  # a burst: 60 sends at once, at most 2 per account in a transaction
+            await asyncio.gather(*(one(i) for i in range(60)))
+        await pools.close()
+
+    asyncio.run(run())
+    assert len(opened) == 6, len(opened)  # two per account, reused for all 180 messages

@@ -227,7 +227,10 @@ class AccountPool:
     ) -> SendReply:
         """One transaction. `before_data` is awaited just before DATA; False aborts (Superseded)."""
         started = time.monotonic()
-        async with self.budget.active, self.slots:
+        # The account's own slot first: a send queued behind its account's pool_size must not count
+        # against the process-wide cap, or idle sessions get closed to make room for sends that
+        # cannot start yet (every burst then reconnected almost every message).
+        async with self.slots, self.budget.active:
             reply = await self._send_once(sender, recipient, data, smtputf8, before_data, allow_retry=True)
         self.budget.make_room()
         reply.elapsed = round(time.monotonic() - started, 6)
