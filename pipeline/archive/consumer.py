@@ -214,6 +214,7 @@ class Archiver:
         keep_days: int = 90,
         hot: float = 86_400.0,
         stream_max_age: float = 86_400.0,
+        linger_ms: int = 250,
     ) -> None:
         self.client = client
         self.engine = engine
@@ -224,6 +225,7 @@ class Archiver:
         self.keep_days = keep_days
         self.hot = hot
         self.stream_max_age = stream_max_age
+        self.linger_ms = linger_ms
         self._trimmed_at = 0.0
         self._grouped: set[str] = set()
         self._days: set[dt.date] = set()
@@ -262,6 +264,11 @@ class Archiver:
         entries = self._claim(names)
         if not entries:
             entries = self._read(names, block_ms if block_ms is not None else self.block_ms)
+            if entries and len(entries) < self.batch and self.linger_ms:
+                # a trickle: wait a moment and take what came meanwhile, so a transaction (and its
+                # commit) carries many entries instead of a few (costs up to linger_ms of lag)
+                time.sleep(self.linger_ms / 1000)
+                entries += self._read(names, None, self.batch - len(entries))
         if not entries:
             return BatchReport()
         report = self.write(entries)
@@ -336,9 +343,9 @@ class Archiver:
                 break
         return out
 
-    def _read(self, names: list[str], block_ms: int) -> list[tuple[str, str, dict[str, str]]]:
+    def _read(self, names: list[str], block_ms: int | None, count: int | None = None) -> list[tuple[str, str, dict[str, str]]]:
         streams: dict[Any, Any] = dict.fromkeys(names, ">")
-        answer: Any = self.client.xreadgroup(GROUP, self.consumer, streams, count=self.batch, block=block_ms)
+        answer: Any = self.client.xreadgroup(GROUP, self.consumer, streams, count=count or self.batch, block=block_ms)
         out = []
         for name, items in answer or []:
             for entry_id, fields in items:

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from pipeline.bench.pipeline_run import PipelineResult, run_burst, warm_up
+from pipeline.bench.procstats import cpu_ticks
 from pipeline.bench.raw_smtp import RawResult, run_raw
 from pipeline.bench.scenario import Settings, wire_message
 from pipeline.bench.stack import BenchError, Stack
@@ -73,6 +74,7 @@ class ArchiveResults:
     order: list[str] = field(default_factory=list)
     lag: dict[str, float] = field(default_factory=dict)  # p50, p99, max seconds; rows
     catch_up: list[float] = field(default_factory=list)  # seconds from a burst's last final event to backlog 0
+    archiver_cpu: list[float] = field(default_factory=list)  # the archiver's CPU seconds per 1,000 emails, per burst
     notes: list[str] = field(default_factory=list)
 
     @staticmethod
@@ -178,10 +180,13 @@ def _phases(stack: Stack, engine: Engine, plan: ArchivePlan, results: ArchiveRes
         archiver = subprocess.Popen(_archive_command(stack), env={**os.environ, **env}, stdout=log, stderr=log)
         try:
             time.sleep(1.0)  # its start-up (imports, schema check) is not the burst's
+            started_ticks = cpu_ticks(archiver.pid)
             say(f"  burst {number}: with `mailpipe archive` running")
             results.with_archiver.append(run_burst(stack, worker, submitter, plan.burst_emails, prefix=prefix))
             results.order.append("with")
             results.catch_up.append(_wait_caught_up(stack, archiver, timeout=300))
+            ticks = cpu_ticks(archiver.pid) - started_ticks
+            results.archiver_cpu.append(ticks / os.sysconf("SC_CLK_TCK") / plan.burst_emails * 1000)
         finally:
             archiver.send_signal(signal.SIGTERM)
             try:
@@ -244,6 +249,9 @@ def render_archive(results: ArchiveResults) -> str:
         )
     if results.catch_up:
         lines.append("archiver caught up after each burst in " + ", ".join(f"{s:.1f}s" for s in results.catch_up))
+    if results.archiver_cpu:
+        per_burst = ", ".join(f"{c:.2f}" for c in results.archiver_cpu)
+        lines.append(f"archiver CPU-s per 1,000 emails: {per_burst} (PostgreSQL's own work not included)")
     lines += [f"note: {n}" for n in results.notes]
     return "\n".join(lines)
 
