@@ -398,28 +398,33 @@ class Pools:
         if self._reaper is None:
             self._reaper = asyncio.get_running_loop().create_task(self._reap_idle())
         pool = self.pools.get(account.name)
-        if pool is None or pool.account != account:
-            replacement = AccountPool(account, tokens=self.tokens, budget=self.budget)
-            if pool is not None and pool.key != replacement.key:
-                # A new password, host or TLS setting: sessions opened with the old ones go.
-                pool.retired = True
-                asyncio.get_running_loop().create_task(pool.close())
-            pool = self.pools[account.name] = replacement
-            self._forget_unused()
-        else:
+        if pool is not None and (pool.account is account or pool.account == account):
             self.pools[account.name] = self.pools.pop(account.name)  # most recently used last
-        return pool
+            return pool
+        replacement = AccountPool(account, tokens=self.tokens, budget=self.budget)
+        if pool is not None and pool.key != replacement.key:
+            # A new password, host or TLS setting: sessions opened with the old ones go.
+            pool.retired = True
+            asyncio.get_running_loop().create_task(pool.close())
+        self.pools.pop(account.name, None)
+        self.pools[account.name] = replacement
+        self._forget_unused()
+        return replacement
 
     def _forget_unused(self) -> None:
-        """Keep pool objects of a bounded number of accounts: the oldest with no send in progress go
-        (their idle sessions stay with the budget, by connection key, until reused or evicted)."""
+        """Keep pool objects of a bounded number of accounts: the least recently used with no send in
+        progress go (their idle sessions stay with the budget, by connection key, until reused or evicted)."""
         excess = len(self.pools) - POOLS_PER_SESSION * self.budget.limit
-        for name in list(self.pools):
-            if excess <= 0:
-                break
-            if not self.pools[name].busy:
-                del self.pools[name]
-                excess -= 1
+        if excess <= 0:
+            return
+        unused = []
+        for name, pool in self.pools.items():  # oldest first
+            if not pool.busy:
+                unused.append(name)
+                if len(unused) == excess:
+                    break
+        for name in unused:
+            del self.pools[name]
 
     def open_sessions(self) -> int:
         return self.budget.open_sessions()
