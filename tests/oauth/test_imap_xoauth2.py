@@ -105,6 +105,9 @@ service imap-login {{
     address = 127.0.0.1
     port = {self.port}
   }}
+  inet_listener imaps {{
+    port = 0
+  }}
 }}
 """)
 
