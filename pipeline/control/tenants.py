@@ -11,9 +11,8 @@ from pipeline.control.crypto import DataKey
 from pipeline.control.errors import NotFound
 from pipeline.control.schemas import TenantIn, TenantList, TenantOut
 from pipeline.control.scope import Principal, TenantScope, resolve_scope
+from pipeline.db.channels import REGISTRY_CHANNEL
 from pipeline.db.tables import SmtpAccount, Tenant, TenantDataKey
-
-REGISTRY_CHANNEL = "mailpipe_registry"  # the channel pipeline.registry listens on
 
 MAX_PAGE = 500
 

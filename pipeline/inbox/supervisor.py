@@ -28,7 +28,7 @@ import psycopg
 import structlog
 
 from pipeline.context import StageContext
-from pipeline.control.tenants import REGISTRY_CHANNEL
+from pipeline.db.channels import REGISTRY_CHANNEL
 from pipeline.errors import MailpipeError
 from pipeline.inbox.lease import MailboxLease, new_owner_id
 from pipeline.inbox.poller import Mailbox, Poller, mailboxes_of

@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from pipeline.control.tenants import REGISTRY_CHANNEL
+from pipeline.db.channels import REGISTRY_CHANNEL
 from pipeline.registry.refs import split_ref
 from pipeline.registry.snapshot import SendingAccount, TenantSnapshot
 from pipeline.registry.sources import SnapshotSource
