@@ -9,17 +9,13 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
-from authlib.deprecate import AuthlibDeprecationWarning
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config.resolve import ResolvedOAuth
 from pipeline.oauth.errors import GrantRefused, TokenEndpointUnavailable
 from pipeline.observe.redact import remember
 
-with warnings.catch_warnings():  # authlib prefers the httpx2 fork and says so on import; httpx is what we ship
-    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+if TYPE_CHECKING:
     from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
 DEFAULT_TIMEOUT = 10.0
@@ -41,8 +37,21 @@ class AccessToken:
         return self.expires_at - (time.time() if now is None else now)
 
 
+def _authlib() -> Any:
+    """authlib's httpx integration, imported on the first call to an endpoint: with httpx it is ~0.2 s of
+    CPU that a process sending with passwords only (and every worker until its first OAuth account) skips."""
+    from authlib.deprecate import AuthlibDeprecationWarning
+
+    with warnings.catch_warnings():  # authlib prefers the httpx2 fork and says so on import; httpx is what we ship
+        warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+        from authlib.integrations import httpx_client
+    return httpx_client
+
+
 def _client(client_id: str, client_secret: str | None, timeout: float, **extra: Any) -> AsyncOAuth2Client:
-    return AsyncOAuth2Client(
+    import httpx
+
+    client: AsyncOAuth2Client = _authlib().AsyncOAuth2Client(
         client_id=client_id,
         client_secret=client_secret,
         token_endpoint_auth_method="client_secret_post" if client_secret else "none",
@@ -50,6 +59,7 @@ def _client(client_id: str, client_secret: str | None, timeout: float, **extra: 
         trust_env=False,
         **extra,
     )
+    return client
 
 
 def _token(raw: dict[str, Any], now: float) -> AccessToken:
@@ -72,9 +82,12 @@ def _token(raw: dict[str, Any], now: float) -> AccessToken:
 
 async def _call(request: Any, url: str) -> dict[str, Any]:
     """Await an authlib token request and sort its failure into refused or unavailable."""
+    import httpx
+
+    oauth_error: type[OAuthError] = _authlib().OAuthError
     try:
         result: dict[str, Any] = dict(await request)
-    except OAuthError as exc:
+    except oauth_error as exc:
         error = str(exc.error or "unknown_error")
         if error in PERMANENT_ERRORS:
             raise GrantRefused(error, exc.description) from None
