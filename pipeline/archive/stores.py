@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from pipeline.archive.coldstore import DeliveryLogReader
 from pipeline.config import Config
-from pipeline.db.engine import make_engine
 from pipeline.state.status import Retention
+
+if TYPE_CHECKING:
+    from pipeline.archive.coldstore import DeliveryLogReader
 
 
 def retention_of(config: Config) -> Retention:
@@ -17,6 +19,9 @@ def retention_of(config: Config) -> Retention:
 
 @lru_cache(maxsize=8)
 def _reader(url: str) -> DeliveryLogReader:
+    from pipeline.archive.coldstore import DeliveryLogReader  # SQLAlchemy: only a deployment with a database
+    from pipeline.db.engine import make_engine
+
     return DeliveryLogReader(make_engine(url, pool_size=2))
 
 
