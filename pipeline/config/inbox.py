@@ -27,7 +27,7 @@ class ImapSettings(BaseModel):
     port: int | None = Field(default=None, ge=1, le=65535)
     security: Security = Security.TLS
     username: str = Field(min_length=1, max_length=320)
-    password: SecretRef
+    password: SecretRef | None = None  # required unless the account logs in with XOAUTH2 (checked in validate)
     folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1, max_length=20)
     move_processed_to: str | None = Field(default=None, min_length=1, max_length=200)
     delete_processed: bool = False

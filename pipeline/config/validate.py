@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pipeline.config.oauth import AuthMethod
 from pipeline.config.schema import Config
 from pipeline.config.serve import WEBHOOK_KEYS, WebhookKeys
 from pipeline.secrets import SecretRef
@@ -37,13 +38,20 @@ def cross_check(config: Config) -> list[tuple[tuple[Any, ...], str]]:
             error = account.password.check()
             if error:
                 problems.append((("accounts", index, "password"), error))
-        if account.imap is not None and (error := account.imap.password.check()):
-            problems.append((("accounts", index, "imap"), f"imap password: {error}"))
+        if account.imap is not None:
+            if account.imap.password is None:
+                if account.auth_method != AuthMethod.XOAUTH2:
+                    problems.append((("accounts", index, "imap", "password"), 'required (unless auth_method = "xoauth2")'))
+            elif error := account.imap.password.check():
+                problems.append((("accounts", index, "imap"), f"imap password: {error}"))
         limits = account.limits
         if limits and limits.per_second and limits.per_day and limits.per_second > limits.per_day:
             problems.append((("accounts", index, "limits"), "per_second exceeds per_day"))
-    if config.inbox is not None and (error := config.inbox.password.check()):
-        problems.append((("inbox", "password"), f"imap password: {error}"))
+    if config.inbox is not None:
+        if config.inbox.password is None:
+            problems.append((("inbox", "password"), "required"))
+        elif error := config.inbox.password.check():
+            problems.append((("inbox", "password"), f"imap password: {error}"))
     return problems
 
 

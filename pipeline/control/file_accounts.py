@@ -62,14 +62,15 @@ def _declared(account: AccountConfig, index: int) -> dict[str, Any]:
     data["password"] = _secret(account, index)
     data["imap"] = None
     if account.imap is not None:
-        if error := account.imap.password.check():
+        imap_password = account.imap.password
+        if imap_password is not None and (error := imap_password.check()):
             raise ConfigError([f"accounts[{index}].imap.password: {error}"])
         data["imap"] = {
             "host": account.imap.host,
             "port": account.imap.port,
             "security": account.imap.security.value,
             "username": account.imap.username,
-            "password": account.imap.password.resolve().get_secret_value(),
+            "password": imap_password.resolve().get_secret_value() if imap_password is not None else None,
             "folder": account.imap.folders[0],
         }
     return data

@@ -112,8 +112,9 @@ class ImapSession:
             if access_token is not None:
                 _login_xoauth2(conn, settings.username, access_token)
             else:
-                password = settings.password.resolve().get_secret_value()
-                conn.login(settings.username, password)
+                if settings.password is None:
+                    raise ImapConfigError(f"{settings.host}: no IMAP password (and no XOAUTH2 token) for {settings.username}")
+                conn.login(settings.username, settings.password.resolve().get_secret_value())
         except imaplib.IMAP4.error as exc:
             _close_quietly(conn)
             raise ImapAuthError(f"{settings.host}: login as {settings.username} failed ({_short(exc)})") from None

@@ -48,7 +48,7 @@ def settings_fingerprint(mailbox: Mailbox) -> str:
     included (hashed: the fingerprint may be logged, the secrets never)."""
     settings = mailbox.settings
     try:
-        secret = settings.password.resolve().get_secret_value()
+        secret = settings.password.resolve().get_secret_value() if settings.password is not None else ""
     except MailpipeError:
         secret = ""  # unresolvable now; the poller reports it, and a fix changes the fingerprint
     data = settings.model_dump(mode="json", exclude={"password"}) | {"tenant": mailbox.tenant, "secret": secret}

@@ -58,6 +58,7 @@ def test_per_account_and_shared_mailboxes_are_read_with_safe_defaults(monkeypatc
         ('imap = { host = "i", username = "u", password = "env:IMAP_PW", folders = ["Entwürfe"] }', "ASCII"),
         ('imap = { host = "i", username = "u", password = "env:IMAP_PW", hots = "typo" }', "accounts[0].imap.hots"),
         ('imap = { host = "i", username = "u", password = "env:IMAP_MISSING" }', "env:IMAP_MISSING is not set"),
+        ('imap = { host = "i", username = "u" }', 'accounts[0].imap.password: required (unless auth_method = "xoauth2")'),
     ],
 )
 def test_bad_imap_settings_are_named_with_file_and_line(monkeypatch: pytest.MonkeyPatch, imap: str, problem: str) -> None:

@@ -32,7 +32,6 @@ from pipeline.inbox.session import ImapAuthError, ImapSession
 from pipeline.models import LeadEvent
 from pipeline.oauth.errors import RECONNECT_HINT, TokenEndpointUnavailable
 from pipeline.plugin_host.presets import Security
-from pipeline.secrets import SecretRef
 from pipeline.smtp.devsmtp import TLSFiles
 from pipeline.smtp.mime import message_id_for
 from pipeline.smtp.netutil import free_port, wait_for_port
@@ -155,7 +154,6 @@ def settings(dovecot: OAuthDovecot, tls_files: TLSFiles) -> ImapSettings:
         port=dovecot.port,
         security=Security.STARTTLS,
         username=MAILBOX,
-        password=SecretRef("unused-for-xoauth2"),
         ca_file=tls_files.ca_file,
         timeout=10,
     )
@@ -231,7 +229,7 @@ def append_as_owner(dovecot: OAuthDovecot, provider: FakeProvider, tls_files: TL
 def inbox_toml(dovecot: OAuthDovecot, tls_files: TLSFiles) -> str:
     imap = (
         f'imap = {{ host = "127.0.0.1", port = {dovecot.port}, security = "starttls", username = "{MAILBOX}", '
-        f'password = "env:TEST_PW_OAUTH_IMAP_UNUSED", ca_file = "{tls_files.ca_file}", poll_interval = 0.2, timeout = 10 }}\n'
+        f'ca_file = "{tls_files.ca_file}", poll_interval = 0.2, timeout = 10 }}\n'  # no password: XOAUTH2 only
     )
     return imap
 
