@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 from sqlalchemy import BigInteger, Engine, String, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session
 
 from pipeline.config import AccountConfig, Config, RouteConfig, resolve_account
 from pipeline.config.inbox import ImapSettings
 from pipeline.config.oauth import AuthMethod
-from pipeline.control.accounts import oauth_config, oauth_grant
-from pipeline.control.crypto import Keyring
-from pipeline.control.verify_service import LiteralSecret
-from pipeline.db.tables import Route, SmtpAccount, Tenant, TenantDataKey
 from pipeline.plugin_host.manager import preset_for
 from pipeline.plugin_host.presets import Limits, Security
 from pipeline.registry.refs import DEFAULT_TENANT, account_ref
 from pipeline.registry.snapshot import AccountStatus, SendingAccount, TenantSnapshot
+
+if TYPE_CHECKING:  # the database's modules load with the first DatabaseSource query, not with the TOML deployment's
+    from pipeline.control.crypto import Keyring
+    from pipeline.db.tables import Route, SmtpAccount, Tenant, TenantDataKey
 
 SLUGS = ARRAY(String)
 CHANGE_MARGIN = dt.timedelta(seconds=30)
@@ -77,6 +76,10 @@ class DatabaseSource:
         self.engine.dispose()
 
     def versions(self, tenants: Iterable[str]) -> dict[str, int]:
+        from sqlalchemy.orm import Session
+
+        from pipeline.db.tables import Tenant
+
         wanted = list(tenants)
         found: dict[str, int] = dict.fromkeys(wanted, 0)
         with Session(self.engine) as session:
@@ -94,6 +97,10 @@ class DatabaseSource:
         with an older time — the margin covers such transactions up to CHANGE_MARGIN long (the full
         check every `full_every` seconds covers longer ones, and deleted tenants).
         """
+        from sqlalchemy.orm import Session
+
+        from pipeline.db.tables import Tenant
+
         with Session(self.engine) as session:
             now = session.execute(select(func.now())).scalar_one()
             if mark is None:
@@ -105,6 +112,10 @@ class DatabaseSource:
         return self.load_many([tenant])[0]
 
     def load_many(self, tenants: Iterable[str]) -> list[TenantSnapshot]:
+        from sqlalchemy.orm import Session
+
+        from pipeline.db.tables import Route, SmtpAccount, Tenant, TenantDataKey
+
         wanted = list(dict.fromkeys(tenants))
         if not wanted:
             return []
@@ -162,6 +173,9 @@ class DatabaseSource:
         return TenantSnapshot(tenant, int(row.version), accounts, routes, active, use_platform)
 
     def _config(self, row: SmtpAccount, secrets: dict[str, str]) -> AccountConfig:
+        from pipeline.control.accounts import oauth_config, oauth_grant  # the control plane's service layer
+        from pipeline.control.verify_service import LiteralSecret
+
         imap = None
         if row.imap:
             imap = ImapSettings(
