@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import pluggy
 import redis
 
-from pipeline.archive.coldstore import DeliveryLogReader
 from pipeline.archive.stores import reader_for, retention_of
 from pipeline.config import Config, ResolvedAccount, resolve_account
 from pipeline.limits.account_state import AccountState
@@ -22,6 +22,9 @@ from pipeline.registry.snapshot import SendingAccount
 from pipeline.state.status import StatusStore
 from pipeline.state.suppression import SuppressionStore
 from pipeline.templates import TemplateStore
+
+if TYPE_CHECKING:
+    from pipeline.archive.coldstore import DeliveryLogReader
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import structlog
@@ -19,9 +19,11 @@ from dramatiq.asyncio import get_event_loop_thread
 
 from pipeline.config import Config, load_config
 from pipeline.context import StageContext, build_context
-from pipeline.registry.listener import ChangeListener
 from pipeline.runtime.enqueue import Enqueuer
 from pipeline.stages.send import SendRuntime
+
+if TYPE_CHECKING:
+    from pipeline.registry.listener import ChangeListener
 
 log = structlog.get_logger("mailpipe.runtime")
 CLOSE_TIMEOUT = 10.0
@@ -60,6 +62,8 @@ class WorkerRuntime:
         url = ctx.config.database.resolved_url()
         with self._lock:
             if url is not None and self._listener is None:
+                from pipeline.registry.listener import ChangeListener  # psycopg: only a deployment with a database
+
                 self._listener = ChangeListener(ctx.registry, url).start()
 
     def close(self) -> None:
