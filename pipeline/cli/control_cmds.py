@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import getpass
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from pipeline.cli.config_option import ConfigOption, load_or_exit
-from pipeline.control.context import ControlContext
 from pipeline.control.errors import ControlError
-from pipeline.control.schemas import KeyIn, TenantIn
-from pipeline.control.scope import ALL_SCOPES, Principal, TenantScope, resolve_scope
+from pipeline.control.scope_names import ALL_SCOPES
 from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:  # the control plane (SQLAlchemy, verification, crypto) loads when a command uses it
+    from pipeline.control.context import ControlContext
+    from pipeline.control.scope import Principal, TenantScope
 
 console = Console()
 err = Console(stderr=True)
@@ -26,6 +28,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output"
 
 
 def cli_principal() -> Principal:
+    from pipeline.control.scope import Principal
+
     return Principal(actor=f"cli:{getpass.getuser()}", admin=True)
 
 
@@ -46,6 +50,8 @@ def control_or_exit(config_path: object) -> ControlContext:
 
 
 def scope_or_exit(ctx: ControlContext, tenant: str) -> TenantScope:
+    from pipeline.control.scope import resolve_scope
+
     try:
         with ctx.transaction() as session:
             return resolve_scope(session, cli_principal(), tenant)
@@ -78,6 +84,7 @@ def tenants_list(config: ConfigOption = None, as_json: JsonFlag = False) -> None
 @tenants_app.command("create")
 def tenants_create(tenant: str, display_name: Annotated[str | None, typer.Option()] = None, config: ConfigOption = None) -> None:
     from pipeline.control import tenants
+    from pipeline.control.schemas import TenantIn
 
     ctx = control_or_exit(config)
     out, created = tenants.put_tenant(ctx, cli_principal(), tenant, TenantIn(display_name=display_name))
@@ -107,6 +114,7 @@ def keys_create(
 ) -> None:
     """Issue a key; it is printed once and stored only as a hash."""
     from pipeline.control import keys
+    from pipeline.control.schemas import KeyIn
 
     ctx = control_or_exit(config)
     created = keys.create_key(ctx, scope_or_exit(ctx, tenant), KeyIn(name=name, scopes=scope))

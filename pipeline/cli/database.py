@@ -9,7 +9,6 @@ from rich.console import Console
 
 from pipeline.cli.config_option import ConfigOption, load_or_exit
 from pipeline.config import Config
-from pipeline.db.engine import DatabaseError, make_engine, safe_url
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The PostgreSQL schema (Alembic migrations).")
 console = Console()
@@ -29,6 +28,7 @@ def require_schema_or_exit(config: Config) -> None:
     url = config.database.resolved_url()
     if url is None:
         return
+    from pipeline.db.engine import DatabaseError, make_engine  # SQLAlchemy: only when a command needs the database
     from pipeline.db.schema_check import require_current_schema
 
     engine = make_engine(url)
@@ -45,6 +45,7 @@ def require_schema_or_exit(config: Config) -> None:
 def upgrade(config: ConfigOption = None, revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations up to REVISION (default: the newest)."""
     from pipeline.db import migrate
+    from pipeline.db.engine import make_engine, safe_url
 
     url = database_url_or_exit(load_or_exit(config))
     engine = make_engine(url)
@@ -57,6 +58,7 @@ def upgrade(config: ConfigOption = None, revision: Annotated[str, typer.Argument
 def downgrade(config: ConfigOption = None, revision: Annotated[str, typer.Argument()] = "-1") -> None:
     """Undo migrations down to REVISION (default: one step)."""
     from pipeline.db import migrate
+    from pipeline.db.engine import make_engine, safe_url
 
     url = database_url_or_exit(load_or_exit(config))
     engine = make_engine(url)
@@ -68,6 +70,7 @@ def downgrade(config: ConfigOption = None, revision: Annotated[str, typer.Argume
 @app.command("current")
 def current(config: ConfigOption = None) -> None:
     """The database's revision and the code's newest one."""
+    from pipeline.db.engine import DatabaseError, make_engine
     from pipeline.db.schema_check import schema_state
 
     url = database_url_or_exit(load_or_exit(config))

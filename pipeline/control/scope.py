@@ -13,12 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.control.errors import Forbidden, NotFound
+from pipeline.control.scope_names import ACCOUNTS_MANAGE as ACCOUNTS_MANAGE
+from pipeline.control.scope_names import ALL_SCOPES as ALL_SCOPES
+from pipeline.control.scope_names import EVENTS_READ as EVENTS_READ
+from pipeline.control.scope_names import EVENTS_WRITE as EVENTS_WRITE
 from pipeline.db.tables import Tenant
-
-EVENTS_WRITE = "events:write"
-EVENTS_READ = "events:read"
-ACCOUNTS_MANAGE = "accounts:manage"
-ALL_SCOPES = (EVENTS_WRITE, EVENTS_READ, ACCOUNTS_MANAGE)
 
 
 @dataclass(frozen=True)
