@@ -93,10 +93,12 @@ def test_a_tiny_tenants_run_sends_every_event_under_its_own_tenant_with_bounded_
         settings=Settings(threads=4),
         max_cached=10,  # fewer than the tenants: the LRU evicts and reloads snapshots
         max_sessions=20,
+        distinct_logins=True,  # 150 accounts whose sessions cannot be shared: the cap has work to do
         say=said.append,
     )
 
     events = TENANTS_TINY.burst_emails
+    assert results.first_touch is not None and results.first_touch.outcomes == {"sent": 50}  # one per tenant
     assert results.raw is not None and results.raw.rate > 0
     # Outcomes are read from each event's history under its own tenant's keys: all final there.
     assert results.single is not None and results.single.outcomes == {"sent": events}
@@ -115,6 +117,8 @@ def test_a_tiny_tenants_run_sends_every_event_under_its_own_tenant_with_bounded_
     text = render_tenants(results).splitlines()
     assert any(line.startswith("| 1 tenant, burst") for line in text)
     assert any(line.startswith("| 50 tenants, burst") for line in text)
+    assert any(line.startswith("| 50 tenants, first touch") for line in text)
+    assert "every account its own login" in text[0]
     assert text[-1].startswith("bench tenants tiny: 1 tenant ") and "x 1 tenant" in text[-1] and "(cap 20)" in text[-1]
     assert '"tenants_ratio"' in tenants_json(results)
 

@@ -6,13 +6,17 @@ import argparse
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from pipeline.bench.report import render
 from pipeline.bench.run import FULL, QUICK, run_bench, to_json
 from pipeline.bench.scenario import Settings
 from pipeline.bench.stack import BenchError
 from pipeline.errors import MailpipeError
+
+R = TypeVar("R")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -86,52 +90,79 @@ def main(argv: list[str] | None = None) -> int:
         redis_max_connections=args.redis_max_connections,
     )
     directory = args.keep or Path(tempfile.mkdtemp(prefix="mailpipe-bench-"))
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
     if args.tenants is not None:
-        return _tenants(args, settings, env, directory)
+        from pipeline.bench import tenants
+
+        if args.tenants < 1:
+            print(f"--tenants wants a number of tenants >= 1, got {args.tenants}", file=sys.stderr)
+            return 2
+        return _report(
+            args,
+            directory,
+            lambda: tenants.run_tenants(
+                directory,
+                tenants.TENANTS_QUICK if args.quick else tenants.TENANTS_FULL,
+                args.tenants,
+                mode="quick" if args.quick else "full",
+                settings=settings,
+                max_cached=args.max_cached,
+                max_sessions=args.max_sessions,
+                distinct_logins=args.distinct_logins,
+                worker_env=env,
+                profile_dir=args.profile,
+                say=say,
+            ),
+            tenants.render_tenants,
+            tenants.tenants_json,
+        )
     if args.archiver:
-        return _archiver(args, settings, env, directory)
-    try:
-        results = run_bench(
+        from pipeline.bench import archive_run
+
+        return _report(
+            args,
+            directory,
+            lambda: archive_run.run_archiver_bench(
+                directory,
+                archive_run.ARCHIVE_QUICK if args.quick else archive_run.ARCHIVE_FULL,
+                mode="quick" if args.quick else "full",
+                settings=settings,
+                worker_env=env,
+                say=say,
+            ),
+            archive_run.render_archive,
+            archive_run.archive_json,
+        )
+    return _report(
+        args,
+        directory,
+        lambda: run_bench(
             directory,
             QUICK if args.quick else FULL,
             mode="quick" if args.quick else "full",
             settings=settings,
             worker_env=env,
             profile_dir=args.profile,
-            say=lambda line: print(line, file=sys.stderr, flush=True),
-        )
-    except (BenchError, MailpipeError) as exc:
-        print(f"bench failed: {exc} (work directory {directory})", file=sys.stderr)
-        return 1
-    finally:
-        if args.keep is None:
-            shutil.rmtree(directory, ignore_errors=True)
-    if args.json:
-        args.json.write_text(to_json(results), encoding="utf-8")
-    print(render(results))
-    return 0
+            say=say,
+        ),
+        render,
+        to_json,
+    )
 
 
-def _tenants(args: argparse.Namespace, settings: Settings, env: dict[str, str], directory: Path) -> int:
-    from pipeline.bench import tenants
-
-    if args.tenants < 1:
-        print(f"--tenants wants a number of tenants >= 1, got {args.tenants}", file=sys.stderr)
-        return 2
+def _report(
+    args: argparse.Namespace,
+    directory: Path,
+    run: Callable[[], R],
+    render_text: Callable[[R], str],
+    render_json: Callable[[R], str],
+) -> int:
+    """Run one kind of bench; print its table (and write --json); the work directory goes unless --keep."""
     try:
-        results = tenants.run_tenants(
-            directory,
-            tenants.TENANTS_QUICK if args.quick else tenants.TENANTS_FULL,
-            args.tenants,
-            mode="quick" if args.quick else "full",
-            settings=settings,
-            max_cached=args.max_cached,
-            max_sessions=args.max_sessions,
-            distinct_logins=args.distinct_logins,
-            worker_env=env,
-            profile_dir=args.profile,
-            say=lambda line: print(line, file=sys.stderr, flush=True),
-        )
+        results = run()
     except (BenchError, MailpipeError) as exc:
         print(f"bench failed: {exc} (work directory {directory})", file=sys.stderr)
         return 1
@@ -139,32 +170,8 @@ def _tenants(args: argparse.Namespace, settings: Settings, env: dict[str, str], 
         if args.keep is None:
             shutil.rmtree(directory, ignore_errors=True)
     if args.json:
-        args.json.write_text(tenants.tenants_json(results), encoding="utf-8")
-    print(tenants.render_tenants(results))
-    return 0
-
-
-def _archiver(args: argparse.Namespace, settings: Settings, env: dict[str, str], directory: Path) -> int:
-    from pipeline.bench import archive_run
-
-    try:
-        results = archive_run.run_archiver_bench(
-            directory,
-            archive_run.ARCHIVE_QUICK if args.quick else archive_run.ARCHIVE_FULL,
-            mode="quick" if args.quick else "full",
-            settings=settings,
-            worker_env=env,
-            say=lambda line: print(line, file=sys.stderr, flush=True),
-        )
-    except (BenchError, MailpipeError) as exc:
-        print(f"bench failed: {exc} (work directory {directory})", file=sys.stderr)
-        return 1
-    finally:
-        if args.keep is None:
-            shutil.rmtree(directory, ignore_errors=True)
-    if args.json:
-        args.json.write_text(archive_run.archive_json(results), encoding="utf-8")
-    print(archive_run.render_archive(results))
+        args.json.write_text(render_json(results), encoding="utf-8")
+    print(render_text(results))
     return 0
 
 
