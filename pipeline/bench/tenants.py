@@ -292,7 +292,8 @@ def _phases(stack: Stack, plan: TenantsPlan, results: TenantsResults, say: Say, 
 
     rate = max(10.0, results.single.rate * HALF_LOAD)
     say(f"4/6 one tenant paced at {rate:,.0f}/s for {plan.paced_seconds:.0f}s (half its burst rate)")
-    results.single_paced = run_paced(stack, worker, submitter, rate, plan.paced_seconds, prefix="single-paced")
+    with _profiled(profile_dir, worker, "single-paced", say):
+        results.single_paced = run_paced(stack, worker, submitter, rate, plan.paced_seconds, prefix="single-paced")
 
     say(f"5/6 {n:,} tenants: first touch (one event each), then {plan.burst_emails:,} events round-robin over them")
     results.first_touch = run_burst(stack, worker, submitter, n, prefix="touch", tenants=n, patience=plan.multi_patience)
@@ -314,7 +315,8 @@ def _phases(stack: Stack, plan: TenantsPlan, results: TenantsResults, say: Say, 
 
     rate = max(10.0, results.multi.rate * HALF_LOAD)
     say(f"6/6 {n:,} tenants paced at {rate:,.0f}/s for {plan.paced_seconds:.0f}s (half their burst rate)")
-    results.multi_paced = run_paced(stack, worker, submitter, rate, plan.paced_seconds, prefix="multi-paced", tenants=n)
+    with _profiled(profile_dir, worker, "multi-paced", say):
+        results.multi_paced = run_paced(stack, worker, submitter, rate, plan.paced_seconds, prefix="multi-paced", tenants=n)
     stack.stop_workers(worker)
 
 

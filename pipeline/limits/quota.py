@@ -12,6 +12,7 @@ it is queued, and given back when the server did not accept the message.
 from __future__ import annotations
 
 import enum
+import functools
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ def bucket(window: Window, now: float, timezone: str) -> str:
         return str(int(now // 60))
     if window == Window.HOUR:
         return str(int(now // 3600))
-    return datetime.fromtimestamp(now, ZoneInfo(timezone)).strftime("%Y%m%d")
+    return _day_of_minute(int(now // 60), timezone)[0]
 
 
 def next_reset(window: Window, now: float, timezone: str) -> float:
@@ -54,9 +55,18 @@ def next_reset(window: Window, now: float, timezone: str) -> float:
         return (now // 60 + 1) * 60
     if window == Window.HOUR:
         return (now // 3600 + 1) * 3600
+    return _day_of_minute(int(now // 60), timezone)[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _day_of_minute(minute: int, timezone: str) -> tuple[str, float]:
+    """(local day bucket, next local midnight) for any instant of this minute — time zones move by whole
+    minutes, so both are constant within one. Cached: with thousands of accounts every send gate plan
+    asked zoneinfo for them (a tenth of a 10,000-tenant worker's gate time)."""
     zone = ZoneInfo(timezone)
-    today = datetime.fromtimestamp(now, zone).date()
-    return datetime.combine(today + timedelta(days=1), datetime.min.time(), zone).timestamp()
+    today = datetime.fromtimestamp(minute * 60, zone).date()
+    midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), zone).timestamp()
+    return today.strftime("%Y%m%d"), midnight
 
 
 @dataclass(frozen=True)
