@@ -1,4 +1,5 @@
-"""Per-process cache of tenant snapshots: loaded on first use, bounded (LRU), dropped when a tenant changes.
+"""Per-process cache of tenant snapshots: loaded on first use, bounded (LRU; the `default` tenant is
+always held, outside the bound), dropped when a tenant changes.
 
 A change reaches a worker two ways: a PostgreSQL NOTIFY on `mailpipe_registry` (the control plane
 sends the tenant's slug in the same transaction as the change; see `pipeline.control.tenants`), and a
@@ -18,7 +19,7 @@ from typing import Any
 import structlog
 
 from pipeline.db.channels import REGISTRY_CHANNEL
-from pipeline.registry.refs import split_ref
+from pipeline.registry.refs import DEFAULT_TENANT, split_ref
 from pipeline.registry.snapshot import SendingAccount, TenantSnapshot
 from pipeline.registry.sources import SnapshotSource
 
@@ -81,9 +82,18 @@ class Registry:
             return snapshot
 
     def prefetch(self, tenants: Iterable[str]) -> None:
-        """Load every tenant of a batch that is not held yet, in one round of queries."""
+        """Load every tenant of a batch that is not held yet, in one round of queries.
+
+        The batch's held tenants count as used now: otherwise, with the cache full, storing the
+        batch's new snapshots would evict the batch's own least recent tenants, and each of them would
+        then be loaded again, alone, by the lookup that follows."""
+        missing: list[str] = []
         with self._lock:
-            missing = [t for t in dict.fromkeys(tenants) if t not in self._cache]
+            for tenant in dict.fromkeys(tenants):
+                if tenant in self._cache:
+                    self._cache.move_to_end(tenant)
+                else:
+                    missing.append(tenant)
         if not missing:
             return
         try:
@@ -163,8 +173,13 @@ class Registry:
                 snapshot = previous  # loaded twice at once (a prefetch racing a lookup): keep the first
             self._cache[snapshot.tenant] = snapshot
             self._cache.move_to_end(snapshot.tenant)
-            while len(self._cache) > self.max_tenants:
-                evicted.append(self._cache.popitem(last=False)[1])
+            # The platform's own tenant is every tenant's fallback: always held, not counted.
+            while len(self._cache) - (DEFAULT_TENANT in self._cache) > self.max_tenants:
+                tenant, oldest = self._cache.popitem(last=False)
+                if tenant == DEFAULT_TENANT:
+                    self._cache[tenant] = oldest
+                else:
+                    evicted.append(oldest)
         if previous is not None and previous is not snapshot:
             self._replaced(previous, snapshot)
         for old in evicted:
