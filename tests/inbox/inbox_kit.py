@@ -8,9 +8,11 @@ failure under CI=true, see tests/conftest.py); a Dovecot that does not start is 
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -103,7 +105,9 @@ service imap-login {{
     def start(self) -> Dovecot:
         assert DOVECOT is not None
         with open(self.root / "stderr.log", "ab") as stderr:
-            self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=stderr)
+            self.process = subprocess.Popen(
+                [DOVECOT, "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+            )
         ready = wait_for_port("127.0.0.1", self.port, START_TIMEOUT) and wait_for_port("127.0.0.1", self.tls_port, START_TIMEOUT)
         if not ready:
             exited = self.process.poll()
@@ -121,6 +125,19 @@ service imap-login {{
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: for the end of a test, whose server state is thrown away anyway.
+
+        A graceful stop waits ~2 s for Dovecot's log process to drain; ``stop()`` keeps that for a test that
+        restarts the server.
+        """
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(5)
         self.process = None
 
     def restart(self) -> None:
@@ -176,7 +193,7 @@ service imap-login {{
             conn.logout()
 
     def cleanup(self) -> None:
-        self.stop()
+        self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -6,9 +6,11 @@ mechanism. Skipped when dovecot is missing (a failure under CI=true, see tests/c
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -113,7 +115,9 @@ service imap-login {{
     def start(self) -> OAuthDovecot:
         assert DOVECOT is not None
         with open(self.root / "stderr.log", "ab") as stderr:
-            self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=stderr)
+            self.process = subprocess.Popen(
+                [DOVECOT, "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+            )
         if not wait_for_port("127.0.0.1", self.port, START_TIMEOUT):
             exited = self.process.poll()
             self.stop()
@@ -131,6 +135,15 @@ service imap-login {{
             self.process.wait(5)
         self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group at the end of a test (a graceful stop waits ~2 s for Dovecot's log process)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(5)
+        self.process = None
+
     def log(self) -> str:
         parts = [
             p.read_text(errors="replace")[-3000:] for p in (self.root / "dovecot.log", self.root / "stderr.log") if p.exists()
@@ -144,7 +157,7 @@ def dovecot(tls_files: TLSFiles, provider: FakeProvider) -> Iterator[OAuthDoveco
         pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
     server = OAuthDovecot(tls_files, provider).start()
     yield server
-    server.stop()
+    server.kill()
     shutil.rmtree(server.root, ignore_errors=True)
 
 

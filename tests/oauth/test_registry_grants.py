@@ -320,4 +320,4 @@ def test_inbox_watch_reads_a_registry_xoauth2_accounts_mailbox_with_its_token(
         assert provider.refreshes - refreshes <= 1  # the SMTP check's token was cached: at most one more
         control.engine.dispose()
     finally:
-        dovecot.stop()
+        dovecot.kill()

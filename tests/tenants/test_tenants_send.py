@@ -158,7 +158,8 @@ def test_live_changes_apply_to_mail_submitted_within_two_seconds(
     tenants.tenant("acme")
     tenants.account("acme", "a", "one", "acme-a")
     tenants.call("POST", "/v1/tenants/acme/accounts/a/activate")
-    path = tenant_config()
+    # Mail waiting on the paused account re-checks it every second (default 30 s), so it leaves soon after the resume.
+    path = tenant_config("\n[rate_limit]\npaused_recheck = 1\n")
     start_workers(path, processes=2, threads=4)
     submitter = Submitter(load_config(path))
     submitter.submit([event("acme", i) for i in range(5)])  # workers now hold acme's snapshot
