@@ -28,8 +28,8 @@ def event(i: int) -> dict[str, Any]:
     return {"event_id": f"acme-{i:04d}", "tenant": "acme", "to": f"lead{i}@leads.example", "subject": "Hi", "text": "Hello"}
 
 
-def connected(deployment: Deployment, xoauth2_smtp: XOAuth2SMTP) -> None:
-    deployment.account("acme", "main", xoauth2_smtp.port)
+def connected(deployment: Deployment, xoauth2_smtp: XOAuth2SMTP, **extra: Any) -> None:
+    deployment.account("acme", "main", xoauth2_smtp.port, **extra)
     assert deployment.connect("acme", "main").headers["location"].endswith("result=connected&account=main")
     deployment.call("POST", "/v1/tenants/acme/accounts/main/activate")
 
@@ -41,7 +41,8 @@ def test_a_connected_account_sends_from_worker_processes_with_one_refresh(
     start_workers: Callable[..., Any],
     redis_client: redis.Redis,
 ) -> None:
-    connected(deployment, xoauth2_smtp)
+    # Above the Gmail preset's 1/s, so the 12 messages take no 12 s and both processes want the token at once.
+    connected(deployment, xoauth2_smtp, limits={"per_second": 50})
     refreshes_before = provider.refreshes  # the connect flow's own SMTP check used one
     start_workers(deployment.path, processes=2, threads=4)
     report = Submitter(deployment.config).submit([event(i) for i in range(12)])
