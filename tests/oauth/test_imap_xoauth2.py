@@ -85,6 +85,8 @@ auth_mechanisms = xoauth2 oauthbearer
 default_internal_user = {"dovecot" if _ids("dovecot") else "nobody"}
 default_login_user = {"dovenull" if _ids("dovenull") else "nobody"}
 first_valid_uid = 1
+# a refused login answers at once (default: after 2 s, against brute force; the client sees the same NO)
+auth_failure_delay = 0
 mail_uid = {owner[0]}
 mail_gid = {owner[1]}
 mail_location = maildir:{mail}/%u
