@@ -134,3 +134,55 @@ def test_sends_queued_behind_their_accounts_pool_size_do_not_make_idle_sessions_
 
     asyncio.run(run())
     assert len(opened) == 6, len(opened)  # two per account, reused for all 180 messages
+
+
+def test_sessions_waiting_for_their_quit_still_count_against_the_cap(
+    ctx: StageContext, smtp_server: DevSMTPServer, monkeypatch: Any
+) -> None:
+    # The reaper QUITs idle sessions; until the server answers, their sockets are open. Sends that
+    # start meanwhile must not open new sessions beside them (the bench saw 201 sockets under a cap of 200).
+    opened: list[aiosmtplib.SMTP] = []
+    peak = 0
+    real_connect, real_quit = aiosmtplib.SMTP.connect, aiosmtplib.SMTP.quit
+
+    def connected() -> int:
+        return sum(1 for client in opened if client.is_connected)
+
+    async def counting_connect(self: aiosmtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
+        nonlocal peak
+        opened.append(self)
+        result = await real_connect(self, *args, **kwargs)
+        peak = max(peak, connected())
+        return result
+
+    async def slow_quit(self: aiosmtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.3)  # a server slow to answer QUIT
+        return await real_quit(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiosmtplib.SMTP, "connect", counting_connect)
+    monkeypatch.setattr(aiosmtplib.SMTP, "quit", slow_quit)
+    alpha = ctx.account("alpha")
+    first, second = (alpha.model_copy(update={"name": f"tenant{i}/alpha", "local_hostname": f"t{i}.example"}) for i in (1, 2))
+
+    async def run() -> None:
+        pools = Pools(max_sessions=2)
+
+        async def wave(account: Any) -> None:
+            replies = await asyncio.gather(
+                *(pools.get(account).send("a@sender.example", "x@receiver.example", MESSAGE) for _ in range(2))
+            )
+            assert all(reply.accepted for reply in replies), replies
+
+        await wave(first)
+        assert pools.open_sessions() == 2
+        quitting = asyncio.create_task(pools.budget.quit_idle())
+        await asyncio.sleep(0.05)  # both QUITs sent, neither answered
+        assert pools.open_sessions() == 2
+        await wave(second)  # closes the quitting sessions rather than open beside them
+        await quitting
+        assert pools.open_sessions() == 2
+        await pools.close()
+
+    asyncio.run(run())
+    assert len(opened) == 4
+    assert peak <= 2, peak

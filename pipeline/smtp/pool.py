@@ -325,6 +325,7 @@ class SessionBudget:
         self.pools: dict[str, AccountPool] = {}
         self._idle: OrderedDict[_Session, None] = OrderedDict()  # oldest first
         self._by_key: dict[tuple[object, ...], list[_Session]] = {}
+        self._quitting: dict[_Session, None] = {}  # taken out of the idle ones, QUIT not answered yet
 
     def resize(self, limit: int) -> None:
         if self.in_use:
@@ -336,7 +337,7 @@ class SessionBudget:
         return self.limit - self.active._value
 
     def open_sessions(self) -> int:
-        return self.in_use + len(self._idle)
+        return self.in_use + len(self._idle) + len(self._quitting)
 
     def idle_of(self, key: tuple[object, ...]) -> list[_Session]:
         return list(self._by_key.get(key, ()))
@@ -364,25 +365,37 @@ class SessionBudget:
             del self._by_key[session.key]
 
     def make_room(self) -> None:
-        """Before a new session opens: close least recently used idle ones so that open ≤ limit."""
-        excess = self.in_use + len(self._idle) - self.limit
+        """Before a new session opens: close least recently used idle ones so that open ≤ limit, and
+        if that is not enough, sessions still waiting for their QUIT's answer (they are going anyway)."""
+        excess = self.open_sessions() - self.limit
         while excess > 0 and self._idle:
             session = next(iter(self._idle))
             self._drop(session)
             session.client.close()
             excess -= 1
+        while excess > 0 and self._quitting:
+            session = next(iter(self._quitting))
+            del self._quitting[session]
+            session.client.close()
+            excess -= 1
 
     async def quit_idle(self, idle_for: float = 0.0, *, key: tuple[object, ...] | None = None) -> None:
-        """QUIT idle sessions unused for at least `idle_for` seconds (of one key, or all)."""
+        """QUIT idle sessions unused for at least `idle_for` seconds (of one key, or all). Until its
+        QUIT is answered a session's socket is still open, so it still counts against the cap."""
         now = time.monotonic()
         stale = [s for s in self._idle if now - s.last_used >= idle_for and (key is None or s.key == key)]
         for session in stale:
             self._drop(session)
+            self._quitting[session] = None
         for session in stale:
+            if session not in self._quitting:
+                continue  # closed meanwhile to make room for a send
             try:
                 await session.client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 session.client.close()
+            finally:
+                self._quitting.pop(session, None)
 
 
 class Pools:
