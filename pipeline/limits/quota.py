@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
@@ -160,6 +161,7 @@ SEND_BURST = 2
 
 _TAKE = lua_scripts.load("send_gate_take", SEND_BURST=SEND_BURST, **backoff.LUA_CONSTANTS)
 _REFUND = lua_scripts.load("counter_refund")
+_USAGE = lua_scripts.load("account_usage_read")
 
 
 @dataclass
@@ -272,20 +274,24 @@ class AccountUsage:
 def read_usage(
     client: redis.Redis, accounts: list[ResolvedAccount], rate_limit: RateLimitConfig, now: float | None = None
 ) -> dict[str, AccountUsage]:
-    """Every account's counters, caps and state in one round trip."""
+    """Every account's counters, caps and state in one round trip (one script call)."""
     now = time.time() if now is None else now
-    pipe = client.pipeline(transaction=False)
+    if not accounts:
+        return {}
+    names: list[str] = []
+    per_account: list[int] = []
     plans: list[tuple[ResolvedAccount, list[tuple[Scope, Window]]]] = []
     for account in accounts:
-        pipe.hgetall(keys.account_state(TENANT, account.name))
         counted = [(scope, w) for scope in scopes_for(account, None, rate_limit) for w in scope.counted()]
-        for scope, window in counted:
-            pipe.get(counter_key(scope, window, now, rate_limit.timezone))
+        names.append(keys.account_state(TENANT, account.name))
+        names += [counter_key(scope, window, now, rate_limit.timezone) for scope, window in counted]
+        per_account.append(len(counted))
         plans.append((account, counted))
-    replies = iter(pipe.execute())
+    rows: list[list[Any]] = lua_scripts.run(client, _USAGE.bind(keys=names, args=per_account))
     out: dict[str, AccountUsage] = {}
-    for account, counted in plans:
-        state = {k.decode(): v.decode() for k, v in next(replies).items()}
+    for (account, counted), row in zip(plans, rows, strict=True):
+        flat = row[: len(row) - len(counted)]
+        state: dict[str, str] = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
         usage = AccountUsage(
             name=account.name,
             day_cap=account.limits.per_day,
@@ -298,8 +304,8 @@ def read_usage(
         marked = float(state.get("exhausted_until") or 0)
         if marked > now:
             blocked.append((marked, "provider quota"))
-        for scope, window in counted:
-            used = int(next(replies) or 0)
+        for (scope, window), value in zip(counted, row[len(row) - len(counted) :], strict=True):
+            used = int(value or 0)
             if scope.kind == "account" and window == Window.DAY:
                 usage.sent_today = used
             cap = scope.cap(window)
