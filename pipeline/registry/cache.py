@@ -141,13 +141,14 @@ class Registry:
         and all versions are compared only every `full_every` seconds.
         """
         now = self._checked_at = self.clock()
-        with self._lock:
-            held = {t: s.version for t, s in self._cache.items()}
         changed_since = getattr(self.source, "changed_since", None)
         if changed_since is not None and self._mark is not None and now - self._full_at < self.full_every:
             current, self._mark = changed_since(self._mark)
-            stale = [t for t, version in current.items() if t in held and version != held[t]]
+            with self._lock:  # only the changed tenants are looked at: no copy of every held version each second
+                stale = [t for t, version in current.items() if (kept := self._cache.get(t)) and kept.version != version]
         else:
+            with self._lock:
+                held = {t: s.version for t, s in self._cache.items()}
             # The source's clock first: whatever changes during the full read is caught by the next check.
             mark = changed_since(None)[1] if changed_since is not None else None
             versions = self.source.versions(held) if held else {}
