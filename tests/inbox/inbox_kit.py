@@ -8,17 +8,16 @@ failure under CI=true, see tests/conftest.py); a Dovecot that does not start is 
 
 from __future__ import annotations
 
-import contextlib
 import imaplib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from process_group import kill_group
 
 from pipeline.smtp.devsmtp import DevSMTPServer, TLSFiles
 from pipeline.smtp.netutil import free_port, wait_for_port
@@ -130,17 +129,10 @@ service imap-login {{
         self.process = None
 
     def kill(self) -> None:
-        """SIGKILL the whole process group: for the end of a test, whose server state is thrown away anyway.
-
-        A graceful stop waits ~2 s for Dovecot's log process to drain; ``stop()`` keeps that for a test that
-        restarts the server.
-        """
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(5)
-        self.process = None
+        """The end of a test (``stop()`` is the graceful stop, for a test that restarts the server)."""
+        if self.process is not None:
+            kill_group(self.process)
+            self.process = None
 
     def restart(self) -> None:
         self.stop()

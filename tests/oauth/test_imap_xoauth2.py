@@ -6,11 +6,9 @@ mechanism. Skipped when dovecot is missing (a failure under CI=true, see tests/c
 
 from __future__ import annotations
 
-import contextlib
 import imaplib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -23,6 +21,7 @@ import redis
 from connect_testbed import MAILBOX
 from eventually import eventually
 from fake_provider import FakeProvider
+from process_group import kill_group
 from xoauth2_smtp import XOAuth2SMTP
 
 from pipeline.config import load_config
@@ -138,13 +137,10 @@ service imap-login {{
         self.process = None
 
     def kill(self) -> None:
-        """SIGKILL the whole process group at the end of a test (a graceful stop waits ~2 s for Dovecot's log process)."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(5)
-        self.process = None
+        """The end of a test (``stop()`` is the graceful stop, for a test that restarts the server)."""
+        if self.process is not None:
+            kill_group(self.process)
+            self.process = None
 
     def log(self) -> str:
         parts = [
