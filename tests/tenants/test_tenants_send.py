@@ -156,7 +156,8 @@ def test_live_changes_apply_to_mail_submitted_within_two_seconds(
     tenants: Tenants, tenant_config: Callable[..., Path], start_workers: Callable[..., Any]
 ) -> None:
     tenants.tenant("acme")
-    tenants.account("acme", "a", "one", "acme-a")
+    fast = {"per_second": 50}  # the smtp preset's 5/s would make each round of 30 probes take 6 s to arrive
+    tenants.account("acme", "a", "one", "acme-a", limits=fast)
     tenants.call("POST", "/v1/tenants/acme/accounts/a/activate")
     # Mail waiting on the paused account re-checks it every second (default 30 s), so it leaves soon after the resume.
     path = tenant_config("\n[rate_limit]\npaused_recheck = 1\n")
@@ -166,7 +167,7 @@ def test_live_changes_apply_to_mail_submitted_within_two_seconds(
     tenants.smtp["one"].wait_for(5, timeout=60)
     took: dict[str, float] = {}
 
-    tenants.account("acme", "b", "two", "acme-b")  # a new account on the other provider ...
+    tenants.account("acme", "b", "two", "acme-b", limits=fast)  # a new account on the other provider ...
     tenants.call("POST", "/v1/tenants/acme/accounts/b/activate")  # ... made active
     took["new account + activate"] = probe_until(tenants, submitter, 1000, lambda server, m: server == "two")
 
