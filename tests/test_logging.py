@@ -6,14 +6,18 @@ import base64
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import structlog
 
 from pipeline.models import LeadEvent
 from pipeline.observe import journey, redact
-from pipeline.observe.logs import ADOPTED_LOGGERS, JOURNEY_LOGGER, configure_logging
+from pipeline.observe.logs import ADOPTED_LOGGERS, JOURNEY_LOGGER, AppendingFile, configure_logging
 from pipeline.secrets import SecretRef
 
 SECRET = "s3cr3t-Pa55-word-42"
@@ -162,3 +166,52 @@ def test_item_context_bound_by_a_stage_does_not_leak_past_its_batch(log_output: 
         structlog.contextvars.bind_contextvars(event_id="leaky", account="alpha", attempt=1)
     structlog.get_logger("t").info("after")
     assert "event_id" not in log_output()[-1] and "stage" not in log_output()[-1]
+
+
+WHERE_LINES_GO = """
+import sys
+from pipeline.observe.logs import inherited_stderr
+sys.stderr = open(sys.argv[1], "w")  # as Dramatiq points a worker's stderr at its relay pipe
+stream = inherited_stderr()
+print(type(stream).__name__ if stream is not None else "relay")
+if stream is not None:
+    stream.write(sys.argv[2] + "\\n")
+"""
+
+
+@pytest.mark.parametrize("stderr_kind", ["file", "pipe"])
+def test_a_worker_appends_to_its_commands_stderr_only_when_that_is_a_file(stderr_kind: str, tmp_path: Path) -> None:
+    """A pipe keeps Dramatiq's relay: writes to a pipe over 4 KiB may interleave between processes."""
+    log = tmp_path / "stderr.log"
+    with open(log, "ab") as target:
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", WHERE_LINES_GO, str(tmp_path / f"relay-{n}"), f"line from writer {n}"],
+                stdout=subprocess.PIPE,
+                stderr=target if stderr_kind == "file" else subprocess.PIPE,
+            )
+            for n in range(2)
+        ]
+        outputs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    chosen = {out.decode().strip() for out, _ in outputs}
+    if stderr_kind == "pipe":
+        assert chosen == {"relay"}
+        assert log.read_text() == ""
+    else:
+        assert chosen == {"AppendingFile"}
+        assert sorted(log.read_text().splitlines()) == ["line from writer 0", "line from writer 1"]
+
+
+def test_a_batch_of_lines_goes_to_the_file_in_one_system_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One write() per batch is what keeps a batch whole beside other processes' writes to the same file."""
+    calls: list[bytes] = []
+
+    def write(fd: int, data: memoryview) -> int:
+        calls.append(bytes(data))
+        return len(data)
+
+    monkeypatch.setattr(os, "write", write)
+    batch = "".join(f'{{"n": {n}, "pad": "{"x" * 300}"}}\n' for n in range(100))
+    assert AppendingFile(2).write(batch) == len(batch)
+    assert calls == [batch.encode()]

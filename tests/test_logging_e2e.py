@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -156,3 +158,36 @@ def test_the_journey_lines_can_be_turned_off_without_losing_other_lines(
     lines = (tmp_path / "worker-0.log").read_text().splitlines()
     assert any('"Worker process is ready for action."' in line for line in lines)
     assert not any('"stage_done"' in line for line in lines)
+
+
+def test_lines_written_before_a_sigkill_are_in_the_log_even_when_the_parent_could_not_relay_them(
+    write_config: Callable[..., Path],
+    smtp_server: DevSMTPServer,
+    start_workers: Callable[..., WorkerProcess],
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    """Dramatiq's parent process relays its workers' output; a stopped parent stands for one that had
+    not yet copied the last lines when the whole command was SIGKILLed."""
+    path = write_config()
+    worker = start_workers(path, processes=1, threads=4)
+    log_path = tmp_path / "worker-0.log"
+    assert "ready for action" in eventually(log_path.read_text, lambda text: "ready for action" in text, timeout=60)
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        report = Submitter(load_config(path)).submit(
+            [
+                {
+                    "event_id": f"k-{i}",
+                    "to": f"l{i}@receiver.example",
+                    "template": "hello",
+                    "data": {"first_name": "A", "company": "B"},
+                }
+                for i in range(10)
+            ]
+        )
+        assert set(wait_until_final(StatusStore(redis_client), report.accepted, timeout=60).values()) == {"sent"}
+    finally:
+        worker.kill()
+    journey = [json.loads(line) for line in log_path.read_text().splitlines() if '"stage_done"' in line]
+    assert {r["event_id"] for r in journey if r["stage"] == "classify"} == set(report.accepted)

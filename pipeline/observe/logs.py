@@ -14,6 +14,9 @@ Knobs (environment):
 
 `mailpipe serve` runs uvicorn with `log_config=None` after `configure_logging()`, so uvicorn's
 loggers propagate here instead of installing their own handlers.
+
+Worker processes log through `inherited_stderr()` when the worker command's stderr is a file: see
+there why Dramatiq's relay through its parent process is bypassed then.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json as jsonlib
 import logging
 import os
+import stat
 import sys
 from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
@@ -37,7 +41,7 @@ ADOPTED_LOGGERS = ("dramatiq", "uvicorn", "uvicorn.error", "uvicorn.access", "ai
 _JOURNEY_LEVELS = {"info": logging.INFO, "debug": logging.DEBUG, "off": logging.CRITICAL + 1}
 
 
-def _wants_json(json: bool | None, stream: TextIO) -> bool:
+def _wants_json(json: bool | None, stream: TextIO | AppendingFile) -> bool:
     if json is not None:
         return json
     chosen = os.environ.get("MAILPIPE_LOG_FORMAT", "").lower()
@@ -51,7 +55,7 @@ def journey_level() -> int:
     return _JOURNEY_LEVELS.get(name, logging.INFO)
 
 
-def configure_logging(level: str | None = None, json: bool | None = None, stream: TextIO | None = None) -> None:
+def configure_logging(level: str | None = None, json: bool | None = None, stream: TextIO | AppendingFile | None = None) -> None:
     level = (level or os.environ.get("MAILPIPE_LOG_LEVEL", "INFO")).upper()
     stream = stream or sys.stderr
     as_json = _wants_json(json, stream)
@@ -94,6 +98,55 @@ def configure_logging(level: str | None = None, json: bool | None = None, stream
 
 
 _json_handler: logging.StreamHandler[Any] | None = None
+
+
+class AppendingFile:
+    """A text stream over a file descriptor with one `write()` system call per write: a line (or a
+    batch of lines) lands whole or not at all, never interleaved with another process's writes
+    to the same file, and is in the file (the page cache) as soon as `write` returns."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def write(self, text: str) -> int:
+        data = memoryview(text.encode("utf-8", errors="replace"))
+        while data:
+            data = data[os.write(self._fd, data) :]
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._fd
+
+
+def inherited_stderr() -> AppendingFile | None:
+    """The process's own stderr (fd 2) when it is a regular file and `sys.stderr` has been pointed
+    elsewhere; None otherwise.
+
+    Dramatiq points a worker process's `sys.stderr` at a pipe to its parent, which copies what
+    arrives to the command's stderr. Lines still in that pipe when the command is SIGKILLed
+    (OOM killer, `kill -9`, a crashed host's watchdog) are lost, although the worker wrote them
+    before it acknowledged the batch they describe. When that stderr is a regular file, every
+    process can append to it directly: writes to one file are atomic with respect to each other,
+    so lines stay whole. A pipe or a socket (a container runtime, journald) does not promise that
+    beyond 4 KiB, so there the relay stays."""
+    try:
+        if sys.stderr is not None and sys.stderr.fileno() == 2:
+            return None
+    except (AttributeError, OSError, ValueError):
+        pass  # Dramatiq's pipe wrapper has a descriptor of its own; some replacements have none
+    try:
+        mode = os.fstat(2).st_mode
+    except OSError:
+        return None
+    if not stat.S_ISREG(mode):
+        return None
+    return AppendingFile(2)
 
 
 def write_journey_lines(lines: Iterable[MutableMapping[str, Any]]) -> bool:

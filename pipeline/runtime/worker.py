@@ -9,7 +9,7 @@ import uvloop
 from dramatiq.middleware import AsyncIO
 
 from pipeline.config import load_config
-from pipeline.observe.logs import configure_logging
+from pipeline.observe.logs import configure_logging, inherited_stderr
 from pipeline.runtime.actors import declare_actors
 from pipeline.runtime.broker import WORKER_PATIENCE, make_broker
 from pipeline.runtime.resources import RUNTIME, RuntimeMiddleware
@@ -31,7 +31,7 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 50)
 
 
-configure_logging()
+configure_logging(stream=inherited_stderr())
 # A worker waits for an unreachable Redis (restart, fail-over) instead of dropping what it holds.
 broker = make_broker(load_config().broker, patience=WORKER_PATIENCE)
 # Before AsyncIO: the runtime closes while the send stage's event loop still runs (SMTP QUIT needs it).

@@ -106,7 +106,8 @@ def test_sigkilling_random_workers_loses_nothing_and_sends_nothing_twice(
 
     # The secret check below means something only if these logs are the ones the mail went through:
     # one per worker command started, and every email's classify line is in them (a batch's lines
-    # are flushed before its ack, so a kill cannot lose one without a redelivery logging it).
+    # are in the log file before its ack: workers append to it themselves rather than through
+    # Dramatiq's parent, so a kill cannot lose one without a redelivery logging it).
     files = sorted(tmp_path.glob("worker-*.log"))
     assert len(files) == spawned
     logs = b"".join(f.read_bytes() for f in files)
