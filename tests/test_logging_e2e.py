@@ -55,6 +55,18 @@ strategy = "round_robin"
 """
 
 
+def hello_leads(prefix: str, count: int) -> list[dict[str, object]]:
+    return [
+        {
+            "event_id": f"{prefix}-{i}",
+            "to": f"l{i}@receiver.example",
+            "template": "hello",
+            "data": {"first_name": "A", "company": "B"},
+        }
+        for i in range(count)
+    ]
+
+
 def secret_forms(user: str, password: str) -> set[str]:
     """The password as it could leak: plain, AUTH LOGIN's base64, AUTH PLAIN's base64."""
     return {
@@ -142,17 +154,7 @@ def test_the_journey_lines_can_be_turned_off_without_losing_other_lines(
     monkeypatch.setenv("MAILPIPE_LOG_JOURNEY", "off")
     path = write_config()
     worker = start_workers(path, processes=1, threads=4)
-    report = Submitter(load_config(path)).submit(
-        [
-            {
-                "event_id": f"q-{i}",
-                "to": f"l{i}@receiver.example",
-                "template": "hello",
-                "data": {"first_name": "A", "company": "B"},
-            }
-            for i in range(5)
-        ]
-    )
+    report = Submitter(load_config(path)).submit(hello_leads("q", 5))
     assert set(wait_until_final(StatusStore(redis_client), report.accepted, timeout=60).values()) == {"sent"}
     worker.stop()
     lines = (tmp_path / "worker-0.log").read_text().splitlines()
@@ -175,17 +177,7 @@ def test_lines_written_before_a_sigkill_are_in_the_log_even_when_the_parent_coul
     assert "ready for action" in eventually(log_path.read_text, lambda text: "ready for action" in text, timeout=60)
     os.kill(worker.pid, signal.SIGSTOP)
     try:
-        report = Submitter(load_config(path)).submit(
-            [
-                {
-                    "event_id": f"k-{i}",
-                    "to": f"l{i}@receiver.example",
-                    "template": "hello",
-                    "data": {"first_name": "A", "company": "B"},
-                }
-                for i in range(10)
-            ]
-        )
+        report = Submitter(load_config(path)).submit(hello_leads("k", 10))
         assert set(wait_until_final(StatusStore(redis_client), report.accepted, timeout=60).values()) == {"sent"}
     finally:
         worker.kill()
