@@ -11,10 +11,11 @@ import socket
 from pathlib import Path
 
 import pytest
+from eventually import eventually
 
 from pipeline.bench.__main__ import main as bench_main
 from pipeline.bench.latency import Percentiles, percentile
-from pipeline.bench.procstats import established_to
+from pipeline.bench.procstats import TCP_ESTABLISHED, connections_to
 from pipeline.bench.profiling import library_of, parse_collapsed, stage_of, summarise
 from pipeline.bench.report import render
 from pipeline.bench.run import TINY, run_bench, to_json
@@ -134,15 +135,19 @@ def test_bench_refuses_a_tenant_count_below_one(capsys: pytest.CaptureFixture[st
     assert "--tenants" in capsys.readouterr().err
 
 
-def test_established_connections_are_counted_per_process_and_remote_port() -> None:
+def test_held_sockets_are_counted_per_process_and_remote_port_half_closed_ones_too() -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
         clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
         try:
-            assert established_to(os.getpid(), port) == 3
+            assert connections_to(os.getpid(), port) == 3
             clients.pop().close()
-            assert established_to(os.getpid(), port) == 2
-            assert established_to(os.getpid(), port + 1 if port < 65535 else port - 1) == 0
+            assert connections_to(os.getpid(), port) == 2
+            accepted, _ = server.accept()
+            accepted.close()  # the server hangs up first: our end is half closed, still held
+            assert eventually(lambda: connections_to(os.getpid(), port, TCP_ESTABLISHED), lambda n: n == 1) == 1
+            assert connections_to(os.getpid(), port) == 2
+            assert connections_to(os.getpid(), port + 1 if port < 65535 else port - 1) == 0
         finally:
             for client in clients:
                 client.close()

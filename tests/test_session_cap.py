@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import aiosmtplib
 
+from pipeline.bench.procstats import connections_to
 from pipeline.context import StageContext
 from pipeline.smtp.devsmtp import DevSMTPServer
 from pipeline.smtp.pool import Pools
@@ -186,3 +188,37 @@ def test_sessions_waiting_for_their_quit_still_count_against_the_cap(
     asyncio.run(run())
     assert len(opened) == 4
     assert peak <= 2, peak
+
+
+def test_the_cap_counts_the_kernels_sockets_so_a_closed_session_is_gone_before_a_new_one_opens(
+    ctx: StageContext, smtp_server: DevSMTPServer, monkeypatch: Any
+) -> None:
+    # A closed transport's socket closes on the event loop's next turn at the earliest (a TLS one
+    # after the close_notify exchange), but the kernel establishes a new connection at once. Counted
+    # at the start of every connect, the sockets this process holds to the server, in any state,
+    # plus the one being opened stay within the cap.
+    alpha = ctx.account("alpha")
+    at_connect: list[int] = []
+    real_connect = aiosmtplib.SMTP.connect
+
+    async def counting_connect(self: aiosmtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
+        at_connect.append(connections_to(os.getpid(), alpha.port) + 1)
+        return await real_connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiosmtplib.SMTP, "connect", counting_connect)
+    accounts = [alpha.model_copy(update={"name": f"tenant{i}/alpha", "local_hostname": f"t{i}.example"}) for i in range(8)]
+
+    async def run() -> None:
+        pools = Pools(max_sessions=3)
+
+        async def one(i: int) -> None:
+            reply = await pools.get(accounts[i % 8]).send("a@sender.example", "x@receiver.example", MESSAGE)
+            assert reply.accepted, reply
+
+        for wave in range(3):
+            await asyncio.gather(*(one(wave * 8 + i) for i in range(8)))
+        await pools.close()
+
+    asyncio.run(run())
+    assert len(at_connect) > 3  # sessions were closed and reopened to stay under the cap
+    assert max(at_connect) <= 3, at_connect

@@ -143,8 +143,9 @@ def socket_inodes(pid: int) -> set[int]:
     return found
 
 
-def established_to(pid: int, port: int) -> int:
-    """TCP connections of `pid` in state ESTABLISHED whose remote port is `port` (IPv4 and IPv6)."""
+def connections_to(pid: int, port: int, state: str | None = None) -> int:
+    """TCP sockets `pid` holds (has a descriptor of) whose remote port is `port`, in `state` (a
+    /proc/net/tcp state code such as TCP_ESTABLISHED) or any; IPv4 and IPv6."""
     inodes = socket_inodes(pid)
     if not inodes:
         return 0
@@ -157,14 +158,15 @@ def established_to(pid: int, port: int) -> int:
         for line in lines:
             # sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
             fields = line.split()
-            if len(fields) > 9 and fields[3] == TCP_ESTABLISHED and int(fields[2].rpartition(":")[2], 16) == port:
+            if len(fields) > 9 and state in (None, fields[3]) and int(fields[2].rpartition(":")[2], 16) == port:
                 count += int(fields[9]) in inodes
     return count
 
 
 @dataclass
 class SessionSampler:
-    """Peak of the established TCP connections from each of `pids()` to `port`, sampled on a thread."""
+    """Peak of the TCP sockets each of `pids()` holds to `port` (any state: a session being closed
+    counts until its descriptor is gone), sampled on a thread."""
 
     pids: Callable[[], list[int]]
     port: int
@@ -183,7 +185,7 @@ class SessionSampler:
             self.sample()
 
     def sample(self) -> dict[int, int]:
-        now = {pid: established_to(pid, self.port) for pid in self.pids()}
+        now = {pid: connections_to(pid, self.port) for pid in self.pids()}
         for pid, sessions in now.items():
             self.peak[pid] = max(self.peak.get(pid, 0), sessions)
         return now

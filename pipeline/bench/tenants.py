@@ -11,8 +11,8 @@ The master key reaches the workers by env reference, as `[secrets] master_keys` 
 Phases: raw SMTP baseline; one tenant (`default`) burst and paced; a first touch of every one of the
 N tenants (one event each: the snapshot loads, reported as its own row); the same burst as the one
 tenant's spread round-robin over the N tenants; paced at half the N-tenant burst rate (the latency
-target). Per phase: emails/s, latency, CPU, peak VmRSS and peak SMTP sessions (established TCP
-connections to the sink) per worker.
+target). Per phase: emails/s, latency, CPU, peak VmRSS and peak SMTP sessions (TCP sockets to the
+sink the worker holds, in any state) per worker.
 
 The one-tenant run is measured after a warm-up; so is the N-tenant burst (after the first touch): a
 deployment with 10,000 active tenants holds their snapshots ([tenants] max_cached) as it holds the one
@@ -402,7 +402,7 @@ def tenants_table(results: TenantsResults) -> list[str]:
 
 
 def over_cap(results: TenantsResults) -> list[str]:
-    """Workers whose established connections to the sink went above `[tenants] max_smtp_sessions`."""
+    """Workers whose sockets to the sink went above `[tenants] max_smtp_sessions`."""
     lines = []
     for result in (results.single, results.single_paced, results.first_touch, results.multi, results.multi_paced):
         for pid, peak in sorted((result.peak_sessions if result else {}).items()):

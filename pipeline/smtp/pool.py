@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiosmtplib
+from aiosmtplib.protocol import SMTPProtocol
 
 from pipeline.config import ResolvedAccount
 from pipeline.config.oauth import AuthMethod
@@ -33,6 +34,9 @@ from pipeline.oauth.tokens import TokenSource
 from pipeline.plugin_host.presets import Security
 
 IDLE_SECONDS = 30.0
+# The longest a new session waits for closed ones' sockets to go: a TLS session's close waits for the
+# server's close_notify, which the event loop itself gives up on after 30 s.
+CLOSE_WAIT_SECONDS = 30.0
 POOLS_PER_SESSION = 4  # account pool objects kept per session of the cap (see Pools._forget_unused)
 DataGate = Callable[[], Awaitable[bool]]
 
@@ -172,39 +176,39 @@ class AccountPool:
             await self._login_xoauth2(client)
         elif account.username and account.password is not None:
             if account.security == Security.NONE and not account.allow_plaintext_auth:
-                client.close()
+                self.budget.discard(client)
                 raise _Phase(TransportError.AUTH, "refusing AUTH over an unencrypted connection (set allow_plaintext_auth)")
             try:
                 await client.login(account.username, account.password.get_secret_value())
             except aiosmtplib.SMTPAuthenticationError as exc:
-                client.close()
+                self.budget.discard(client)
                 raise _Phase(TransportError.AUTH, f"{exc.code} {exc.message}", exc.code) from None
             except aiosmtplib.SMTPException as exc:
-                client.close()
+                self.budget.discard(client)
                 raise _Phase(TransportError.AUTH, str(exc)) from None
         return client
 
     async def _login_xoauth2(self, client: aiosmtplib.SMTP) -> None:
         account = self.account
         if account.security == Security.NONE and not account.allow_plaintext_auth:
-            client.close()
+            self.budget.discard(client)
             raise _Phase(TransportError.AUTH, "refusing AUTH over an unencrypted connection (set allow_plaintext_auth)")
         if self.tokens is None:
-            client.close()
+            self.budget.discard(client)
             raise _Phase(TransportError.AUTH, "oauth: this process has no token source for XOAUTH2 accounts")
         try:
             await sasl.login(client, account, self.tokens, tenant=self.tenant)
         except TokenEndpointUnavailable as exc:
-            client.close()  # transient: the message waits and retries with back-off, the account is not paused
+            self.budget.discard(client)  # transient: the message waits and retries with back-off, the account is not paused
             raise _Phase(TransportError.CONNECT, f"oauth: {exc}") from None
         except OAuthError as exc:
-            client.close()
+            self.budget.discard(client)
             raise _Phase(TransportError.AUTH, f"oauth: {exc}") from None
         except aiosmtplib.SMTPAuthenticationError as exc:
-            client.close()
+            self.budget.discard(client)
             raise _Phase(TransportError.AUTH, f"{exc.code} {exc.message}", exc.code) from None
         except aiosmtplib.SMTPException as exc:
-            client.close()
+            self.budget.discard(client)
             raise _Phase(TransportError.AUTH, str(exc)) from None
 
     async def _acquire(self) -> tuple[aiosmtplib.SMTP, bool]:
@@ -212,13 +216,13 @@ class AccountPool:
         while (session := self.budget.take_idle(self.key)) is not None:
             if now - session.last_used < IDLE_SECONDS and session.client.is_connected:
                 return session.client, True
-            session.client.close()
-        self.budget.make_room()  # the cap holds open sockets, not only sends in progress
+            self.budget.discard(session.client)
+        await self.budget.room()  # the cap holds open sockets, not only sends in progress
         return await self._open(), False
 
     def _release(self, client: aiosmtplib.SMTP) -> None:
         if self.retired:
-            client.close()
+            self.budget.discard(client)
             return
         self.budget.put_idle(_Session(client, time.monotonic(), self.key))
 
@@ -261,26 +265,26 @@ class AccountPool:
                 await self._gate(client, before_data)
             response = await client.data(data)
         except aiosmtplib.SMTPServerDisconnected as exc:
-            client.close()
+            self.budget.discard(client)
             if reused and phase == "mail" and allow_retry:
                 # A pooled session the server closed while idle: nothing was sent, open a fresh one.
                 return await self._send_once(sender, recipient, data, smtputf8, before_data, allow_retry=False)
             return SendReply(account=name, text=f"connection dropped at {phase}: {exc}", error=TransportError.DROPPED)
         except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
-            client.close()
+            self.budget.discard(client)
             return SendReply(account=name, text=f"timed out at {phase}: {exc}", error=TransportError.TIMEOUT)
         except aiosmtplib.SMTPResponseException as exc:
             if exc.code < 0:
-                client.close()
+                self.budget.discard(client)
                 return SendReply(account=name, text=f"unreadable reply at {phase}: {exc.message}", error=TransportError.PROTOCOL)
             enhanced, text = split_reply(exc.code, exc.message)
             if exc.code == 421:
-                client.close()
+                self.budget.discard(client)
             else:
                 await self._reset(client)
             return SendReply(account=name, code=exc.code, enhanced=enhanced, text=text)
         except (aiosmtplib.SMTPException, OSError) as exc:
-            client.close()
+            self.budget.discard(client)
             return SendReply(account=name, text=f"error at {phase}: {exc}", error=TransportError.PROTOCOL)
         self._release(client)
         enhanced, text = split_reply(response.code, response.message)
@@ -290,7 +294,7 @@ class AccountPool:
         try:
             allowed = await before_data()
         except BaseException:
-            client.close()
+            self.budget.discard(client)
             raise
         if not allowed:
             await self._reset(client)
@@ -300,7 +304,7 @@ class AccountPool:
         try:
             await client.rset()
         except (aiosmtplib.SMTPException, OSError):
-            client.close()
+            self.budget.discard(client)
             return
         self._release(client)
 
@@ -317,6 +321,10 @@ class SessionBudget:
     many tenants mean more reconnects, never more sockets. Idle sessions are kept by connection key
     (see `connection_key`) in one LRU order, so taking, returning and evicting one is O(1) however many
     accounts the process has seen.
+
+    A closed session's socket is not gone yet: the event loop closes it on its next turn (after a TLS
+    close_notify exchange, for TLS), and the kernel had already completed a new connection by then.
+    So a session counts until its protocol has seen `connection_lost`, and a new one waits for that.
     """
 
     def __init__(self, limit: int) -> None:
@@ -326,6 +334,7 @@ class SessionBudget:
         self._idle: OrderedDict[_Session, None] = OrderedDict()  # oldest first
         self._by_key: dict[tuple[object, ...], list[_Session]] = {}
         self._quitting: dict[_Session, None] = {}  # taken out of the idle ones, QUIT not answered yet
+        self._closing: list[SMTPProtocol] = []  # closed by us, socket not closed yet
 
     def resize(self, limit: int) -> None:
         if self.in_use:
@@ -337,7 +346,23 @@ class SessionBudget:
         return self.limit - self.active._value
 
     def open_sessions(self) -> int:
-        return self.in_use + len(self._idle) + len(self._quitting)
+        return self.in_use + len(self._idle) + len(self._quitting) + self.closing()
+
+    def closing(self) -> int:
+        """Sessions closed whose socket is still open (their transport has not reported the close)."""
+        if self._closing:
+            self._closing = [protocol for protocol in self._closing if protocol.transport is not None]
+        return len(self._closing)
+
+    def discard(self, client: aiosmtplib.SMTP) -> None:
+        """Close a session; it still counts until its socket is really closed."""
+        protocol = client.protocol  # close() forgets it
+        client.close()
+        self._closed(protocol)
+
+    def _closed(self, protocol: SMTPProtocol | None) -> None:
+        if protocol is not None and protocol.transport is not None:
+            self._closing.append(protocol)
 
     def idle_of(self, key: tuple[object, ...]) -> list[_Session]:
         return list(self._by_key.get(key, ()))
@@ -371,13 +396,24 @@ class SessionBudget:
         while excess > 0 and self._idle:
             session = next(iter(self._idle))
             self._drop(session)
-            session.client.close()
+            self.discard(session.client)
             excess -= 1
         while excess > 0 and self._quitting:
             session = next(iter(self._quitting))
             del self._quitting[session]
-            session.client.close()
+            self.discard(session.client)
             excess -= 1
+
+    async def room(self) -> None:
+        """Make room for one new session (the caller holds its place in `active`): close idle and
+        quitting sessions as `make_room` does, then wait for the sockets of closed ones to go."""
+        self.make_room()
+        pause = 0.0
+        deadline = time.monotonic() + CLOSE_WAIT_SECONDS
+        while self.open_sessions() > self.limit and time.monotonic() < deadline:
+            await asyncio.sleep(pause)  # the loop's next turn closes what was closed on this one
+            pause = min(max(pause * 2, 0.001), 0.05)
+            self.make_room()
 
     async def quit_idle(self, idle_for: float = 0.0, *, key: tuple[object, ...] | None = None) -> None:
         """QUIT idle sessions unused for at least `idle_for` seconds (of one key, or all). Until its
@@ -390,12 +426,14 @@ class SessionBudget:
         for session in stale:
             if session not in self._quitting:
                 continue  # closed meanwhile to make room for a send
+            protocol = session.client.protocol
             try:
                 await session.client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 session.client.close()
             finally:
-                self._quitting.pop(session, None)
+                if self._quitting.pop(session, False) is None:  # not closed meanwhile by make_room
+                    self._closed(protocol)
 
 
 class Pools:
