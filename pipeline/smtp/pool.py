@@ -335,6 +335,7 @@ class SessionBudget:
         self._by_key: dict[tuple[object, ...], list[_Session]] = {}
         self._quitting: dict[_Session, None] = {}  # taken out of the idle ones, QUIT not answered yet
         self._closing: list[SMTPProtocol] = []  # closed by us, socket not closed yet
+        self._waiting = 0  # sends in `room` waiting for closed sessions' sockets to go
 
     def resize(self, limit: int) -> None:
         if self.in_use:
@@ -410,10 +411,20 @@ class SessionBudget:
         self.make_room()
         pause = 0.0
         deadline = time.monotonic() + CLOSE_WAIT_SECONDS
-        while self.open_sessions() > self.limit and time.monotonic() < deadline:
-            await asyncio.sleep(pause)  # the loop's next turn closes what was closed on this one
+        while self._promised() > self.limit and time.monotonic() < deadline:
+            # Sends waiting here hold no socket yet: counting them (as `in_use` does) while the sends
+            # that finish keep closing sessions for them would keep every one of them waiting.
+            self._waiting += 1
+            try:
+                await asyncio.sleep(pause)  # the loop's next turn closes what was closed on this one
+            finally:
+                self._waiting -= 1
             pause = min(max(pause * 2, 0.001), 0.05)
             self.make_room()
+
+    def _promised(self) -> int:
+        """Sockets open or about to open (sends past `room`), this one's included."""
+        return self.in_use - self._waiting + len(self._idle) + len(self._quitting) + self.closing()
 
     async def quit_idle(self, idle_for: float = 0.0, *, key: tuple[object, ...] | None = None) -> None:
         """QUIT idle sessions unused for at least `idle_for` seconds (of one key, or all). Until its
